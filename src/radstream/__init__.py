@@ -1,0 +1,1 @@
+"""RadStream: a local-first streaming inference pipeline for radiology AI on AWS."""
