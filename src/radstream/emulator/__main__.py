@@ -1,0 +1,5 @@
+import sys
+
+from radstream.emulator.server import main
+
+sys.exit(main())

@@ -1,0 +1,168 @@
+"""The embedded target: moto in server mode plus what it lacks, in one process.
+
+- moto's server (all services) on 127.0.0.1:PORT, with Step Functions execution switched on;
+- our Lambda runtime behind moto's Lambda API (deployed code, per-function environments);
+- the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_delivery``);
+- a small admin API under ``/_radstream/`` (health, flush telemetry delivery, runtime stats).
+
+Run with ``python -m radstream.emulator --port 4566``; ``radstream up`` does it in the background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+logger = logging.getLogger("radstream.emulator")
+
+ADMIN_PREFIX = "/_radstream/"
+
+
+class AdminMiddleware:
+    """Serves ``/_radstream/*`` itself and passes everything else to moto."""
+
+    def __init__(self, app, emulator: "Emulator") -> None:
+        self.app = app
+        self.emulator = emulator
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(ADMIN_PREFIX):
+            return self.app(environ, start_response)
+        route = path[len(ADMIN_PREFIX):].strip("/")
+        try:
+            if route == "health":
+                body = {"status": "running", "port": self.emulator.port, "pid": os.getpid(),
+                        "started_at": self.emulator.started_at,
+                        "lambda_environments": self.emulator.runtime.environment_count()}
+            elif route == "flush" and environ.get("REQUEST_METHOD") == "POST":
+                body = {"flushed": self.emulator.flush_delivery()}
+            else:
+                start_response("404 Not Found", [("Content-Type", "application/json")])
+                return [json.dumps({"error": f"no admin route {path}"}).encode()]
+        except Exception as exc:  # admin errors are reported, never crash the server
+            start_response("500 Internal Server Error", [("Content-Type", "application/json")])
+            return [json.dumps({"error": str(exc)}).encode()]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+
+class Emulator:
+    def __init__(self, host: str, port: int, work_dir: Path) -> None:
+        self.host, self.port, self.work_dir = host, port, work_dir
+        self.started_at = time.time()
+        self.runtime = None
+        self.forwarder = None
+        self._server = None
+
+    def start(self) -> None:
+        # moto's Step Functions tasks call Lambda/SNS through boto3 at localhost:MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        from werkzeug.serving import make_server
+
+        from radstream.emulator import moto_patches
+        from radstream.emulator.lambda_runtime import LambdaRuntime
+
+        moto_patches.check_moto_version()
+        endpoint = f"http://{self.host}:{self.port}"
+        self.runtime = LambdaRuntime(self.work_dir / "lambda", base_env=_function_base_env(endpoint))
+        moto_patches.install_lambda_runtime(self.runtime)
+        app = AdminMiddleware(moto_patches.moto_wsgi_app(), self)
+        self._server = make_server(self.host, self.port, app, threaded=True,
+                                   request_handler=moto_patches.MotoRequestHandler)
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="moto-server").start()
+        _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+        self.forwarder = _start_forwarder(endpoint)
+
+    def flush_delivery(self) -> int:
+        if self.forwarder is None:
+            return 0
+        return self.forwarder.flush()
+
+    def stop(self) -> None:
+        if self.forwarder is not None:
+            try:
+                self.forwarder.stop()
+            except Exception:
+                logger.exception("stopping the Firehose delivery failed")
+        if self._server is not None:
+            self._server.shutdown()
+        if self.runtime is not None:
+            self.runtime.shutdown()
+
+
+def _function_base_env(endpoint: str) -> dict:
+    """What every execution environment inherits: the process's env minus our own settings,
+    pointed at the emulator (Lambda injects credentials and region the same way)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RADSTREAM_", "AWS_", "MOTO_"))}
+    env.update({
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    })
+    return env
+
+
+def _start_forwarder(endpoint: str):
+    try:
+        from radstream.emulator.firehose_delivery import FirehoseForwarder
+    except ImportError:
+        logger.warning("Kinesis -> Firehose delivery is not available in this build")
+        return None
+    forwarder = FirehoseForwarder(endpoint_url=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    forwarder.start()
+    return forwarder
+
+
+def _post_json(url: str, body: dict) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    for attempt in range(50):
+        try:
+            urllib.request.urlopen(request, timeout=5).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"emulator did not accept {url}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m radstream.emulator", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RADSTREAM_EMULATOR_PORT", 4566)),
+                        help="port to listen on (default 4566)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where extracted function code and worker logs live (default: a temp dir)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="radstream-emulator-"))
+    emulator = Emulator(args.host, args.port, work_dir)
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    try:
+        emulator.start()
+    except OSError as exc:
+        print(f"radstream emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    logger.info("RadStream embedded AWS listening on http://%s:%d (work dir %s)", args.host, args.port, work_dir)
+    stopped.wait()
+    logger.info("shutting down")
+    emulator.stop()
+    return 0

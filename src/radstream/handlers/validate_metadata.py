@@ -1,0 +1,14 @@
+"""ValidateMetadata: reject a study whose sidecar is incomplete, mistyped or unsafe."""
+
+import json
+
+from radstream.metadata import validate_study
+
+
+def handler(event, context):
+    validate_study(event)  # raises MetadataValidationError listing every problem
+    return {
+        "statusCode": 200,
+        "body": json.dumps({"message": "Metadata validated successfully"}),
+        "status": "SUCCESS",
+    }
