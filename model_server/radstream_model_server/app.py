@@ -133,13 +133,15 @@ class Server:
         model_label = name if self.model is not None and name == self.model.name else "_unknown"
         self.metrics.in_flight.labels(model_label).inc()
         try:
-            m = self._find_model(request)
-            version = m.version
             clen = request.headers.get("content-length")
             if clen and clen.isdigit() and int(clen) > self.settings.max_request_bytes:
                 raise ProtocolError(f"request body of {clen} bytes exceeds the limit of "
                                     f"{self.settings.max_request_bytes}", 413)
+            # Read the body before any other check: answering early and closing the connection
+            # while the client is still sending makes it see a broken pipe instead of our error.
             body = await request.body()
+            m = self._find_model(request)
+            version = m.version
             req = parse_infer_request(body, request.headers)
             req_id = req.id
             try:
