@@ -1,0 +1,459 @@
+"""DICOM reading, checks and pixel decoding (pydicom + pylibjpeg plugins).
+
+Only header facts that identify no one leave this module (see ``dicom_facts``). pydicom's
+validation warnings can quote element values (names, IDs), so every read happens with
+warnings silenced and pydicom exceptions are never chained into our errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import struct
+import warnings
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import (
+    ColourImageError,
+    CorruptImageError,
+    MetadataMismatchError,
+    MultiFrameError,
+    NotChestImageError,
+    TruncatedImageError,
+    UnsupportedBitDepthError,
+    UnsupportedFormatError,
+    UnsupportedTransferSyntaxError,
+)
+
+CHEST_MODALITIES = {"CR", "DX"}
+# Values a sidecar may use for "a projection radiograph" without naming CR or DX.
+GENERIC_XRAY = {"XR", "X-RAY", "XRAY", "RADIOGRAPH", "RADIOGRAPHY", "RG"}
+CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "CHEST_PA", "CHEST PA", "CHEST_AP", "CHEST AP",
+                    "PORTABLE CHEST", "CXR", "HEART"}
+MODALITY_NAMES = {
+    "CT": "computed tomography", "MR": "magnetic resonance", "US": "ultrasound", "NM": "nuclear medicine",
+    "PT": "PET", "MG": "mammography", "XA": "X-ray angiography", "RF": "fluoroscopy", "OT": "other",
+    "SC": "secondary capture", "IO": "intra-oral X-ray", "PX": "panoramic X-ray", "OP": "ophthalmic photo",
+    "ES": "endoscopy", "XC": "external camera photo", "SR": "structured report", "SM": "slide microscopy",
+}
+
+_log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _quiet():
+    """Silence pydicom's warnings (they can quote element values, i.e. PHI)."""
+    plog = logging.getLogger("pydicom")
+    old = plog.level
+    plog.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        plog.setLevel(old)
+
+
+def read_dataset(data: bytes, *, stop_before_pixels: bool = False):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        with _quiet():
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        raise CorruptImageError(
+            "The DICOM file is corrupt: its Part 10 header cannot be read. Re-export the study from the PACS."
+        ) from None
+    except (EOFError, struct.error):  # pragma: no cover - depends on where the cut falls
+        raise TruncatedImageError(
+            "The DICOM file is truncated: it ends inside an element. Re-export or re-upload the study."
+        ) from None
+    except Exception as exc:  # pydicom raises a zoo of types on garbage; never chain (PHI in messages)
+        kind = type(exc).__name__
+        raise CorruptImageError(
+            f"The DICOM file is corrupt: pydicom could not parse it ({kind}). Re-export the study from the PACS."
+        ) from None
+    return ds
+
+
+def _str(ds, keyword: str) -> str | None:
+    val = ds.get(keyword)
+    if val is None:
+        return None
+    s = str(val).strip()
+    return s or None
+
+
+def _int(ds, keyword: str, default: int | None = None) -> int | None:
+    val = ds.get(keyword)
+    if val is None or val == "":
+        return default
+    try:
+        return int(val)
+    except (TypeError, ValueError):
+        return default
+
+
+def transfer_syntax(ds) -> str | None:
+    fm = getattr(ds, "file_meta", None)
+    uid = fm.get("TransferSyntaxUID") if fm is not None else None
+    return str(uid) if uid else None
+
+
+def dicom_facts(ds) -> dict[str, Any]:
+    """Non-identifying facts about the image (no names, IDs, dates, UIDs other than the transfer syntax)."""
+    from pydicom.uid import UID
+
+    ts = transfer_syntax(ds)
+    facts = {
+        "format": "dicom",
+        "width": _int(ds, "Columns"),
+        "height": _int(ds, "Rows"),
+        "bits_allocated": _int(ds, "BitsAllocated"),
+        "bits_stored": _int(ds, "BitsStored"),
+        "pixel_representation": _int(ds, "PixelRepresentation", 0),
+        "samples_per_pixel": _int(ds, "SamplesPerPixel", 1),
+        "frames": _int(ds, "NumberOfFrames", 1) or 1,
+        "photometric": _str(ds, "PhotometricInterpretation"),
+        "modality": _str(ds, "Modality"),
+        "body_part": _str(ds, "BodyPartExamined"),
+        "view_position": _str(ds, "ViewPosition"),
+        "transfer_syntax": ts,
+        "transfer_syntax_name": UID(ts).name if ts else None,
+    }
+    return facts
+
+
+def is_image_storage(ds) -> bool:
+    from pydicom.uid import UID
+
+    fm = getattr(ds, "file_meta", None)
+    sop = (fm.get("MediaStorageSOPClassUID") if fm is not None else None) or ds.get("SOPClassUID")
+    return bool(sop) and "Image Storage" in UID(str(sop)).name
+
+
+def check_structure(ds, facts: Mapping[str, Any]) -> None:
+    """Checks that need only the header. Limits (pixel count, aspect) are checked by the caller."""
+    if facts["transfer_syntax"] is None:
+        raise CorruptImageError("The DICOM file has no Transfer Syntax UID in its file meta information. Re-export it.")
+    if "PixelData" not in ds:
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            raise UnsupportedBitDepthError(
+                "The DICOM pixel data is floating point; RadStream reads 8-16 bit integer radiographs."
+            )
+        if is_image_storage(ds) or facts["width"]:
+            raise TruncatedImageError(
+                "The DICOM file is truncated: it is an image object but ends before its pixel data. "
+                "Re-export or re-upload the study."
+            )
+        raise UnsupportedFormatError(
+            "The DICOM object has no pixel data (e.g. a report or presentation state). Send the image object."
+        )
+    if not facts["width"] or not facts["height"]:
+        raise CorruptImageError("The DICOM image has no Rows/Columns. Re-export the study from the PACS.")
+
+
+def check_pixels_layout(facts: Mapping[str, Any]) -> None:
+    if facts["frames"] > 1:
+        raise MultiFrameError(
+            f"The DICOM object has {facts['frames']} frames; RadStream needs one single-frame radiograph. "
+            "Send one frame per study (e.g. split the multi-frame object)."
+        )
+    photometric = (facts["photometric"] or "").upper()
+    if facts["samples_per_pixel"] != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ColourImageError(
+            f"The DICOM image is colour ({photometric or 'unknown'} photometric interpretation, "
+            f"{facts['samples_per_pixel']} samples per pixel); a grayscale radiograph "
+            "(MONOCHROME1/MONOCHROME2) is required."
+        )
+    ba, bs = facts["bits_allocated"], facts["bits_stored"]
+    if ba not in (8, 16) or bs is None or not 1 <= bs <= ba:
+        raise UnsupportedBitDepthError(
+            f"The DICOM pixel data has {ba} bits allocated / {bs} stored; RadStream reads 8-16 bit "
+            "integer grayscale. Re-export with 8 or 16 bits allocated."
+        )
+
+
+def check_transfer_syntax(facts: Mapping[str, Any]) -> None:
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    uid = UID(facts["transfer_syntax"])
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        decoder = None
+    except Exception:  # pragma: no cover - defensive
+        decoder = None
+    if decoder is None:
+        raise UnsupportedTransferSyntaxError(
+            f"The DICOM transfer syntax {uid} ({uid.name}) is not supported: no installed decoder handles it. "
+            "Re-export uncompressed (Explicit VR Little Endian), JPEG lossless or JPEG 2000."
+        )
+    if not decoder.is_available:
+        try:
+            missing = " (" + "; ".join(decoder.missing_dependencies) + ")"
+        except Exception:  # pragma: no cover - defensive
+            missing = ""
+        raise UnsupportedTransferSyntaxError(
+            f"The DICOM transfer syntax {uid} ({uid.name}) needs a decoder plugin that is not installed{missing}. "
+            "Re-export uncompressed or install the pylibjpeg plugin for it."
+        )
+
+
+def _norm(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v).strip().upper()
+    return s or None
+
+
+def check_chest(modality: str | None, body_part: str | None, *, where: str) -> None:
+    m = _norm(modality)
+    if m and m not in CHEST_MODALITIES and m not in GENERIC_XRAY:
+        name = MODALITY_NAMES.get(m, "not a projection radiograph")
+        raise NotChestImageError(
+            f"The {where} says modality {m} ({name}); the model reads chest radiographs (CR or DX). "
+            "Route this study to a pipeline for its modality."
+        )
+    b = _norm(body_part)
+    if b and b not in CHEST_BODY_PARTS and not any(w in b for w in ("CHEST", "THORAX", "LUNG")):
+        raise NotChestImageError(
+            f"The {where} says body part {b}, not CHEST; the model reads chest radiographs only. "
+            "It was not sent to the model."
+        )
+
+
+_VIEW_GROUPS = {
+    "PA": {"PA", "POSTERO_ANTERIOR", "POSTEROANTERIOR"},
+    "AP": {"AP", "ANTERO_POSTERIOR", "ANTEROPOSTERIOR", "APS", "APV"},
+    "LATERAL": {"LATERAL", "LAT", "LL", "RL", "LLD", "RLD", "L", "LATERAL_LEFT", "LATERAL_RIGHT"},
+}
+
+
+def views_compatible(sidecar_view: str, header_view: str) -> bool:
+    a, b = sidecar_view.upper().replace("-", "_"), header_view.upper().replace("-", "_")
+    if a == b:
+        return True
+    if a in ("LL", "RL") and b in ("LL", "RL"):
+        return False  # left vs right lateral is a real contradiction
+    for group in _VIEW_GROUPS.values():
+        if a in group and b in group:
+            return True
+    return False
+
+
+def _sidecar(metadata: Mapping[str, Any] | None, *names: str) -> Any:
+    if not metadata:
+        return None
+    for n in names:
+        if n in metadata and metadata[n] not in (None, ""):
+            return metadata[n]
+    return None
+
+
+def sidecar_body_part(metadata):
+    return _sidecar(metadata, "body_part", "bodyPart", "BodyPartExamined", "body_part_examined")
+
+
+def sidecar_modality(metadata):
+    return _sidecar(metadata, "modality", "Modality")
+
+
+def check_metadata_matches(metadata: Mapping[str, Any] | None, facts: Mapping[str, Any]) -> None:
+    """Raise MetadataMismatchError listing every contradiction between sidecar and image header."""
+    if not metadata:
+        return
+    problems: list[str] = []
+    view = _sidecar(metadata, "view", "view_position", "ViewPosition")
+    hview = facts.get("view_position")
+    if view and hview and not views_compatible(str(view), str(hview)):
+        problems.append(f"view {str(view).upper()} in the sidecar but {str(hview).upper()} in the image header")
+    mod, hmod = _norm(sidecar_modality(metadata)), _norm(facts.get("modality"))
+    if mod and hmod and mod != hmod and not (mod in GENERIC_XRAY and hmod in CHEST_MODALITIES):
+        problems.append(f"modality {mod} in the sidecar but {hmod} in the image header")
+    bp, hbp = _norm(sidecar_body_part(metadata)), _norm(facts.get("body_part"))
+    if bp and hbp and bp != hbp:
+        def chesty(x):
+            return x in CHEST_BODY_PARTS or any(w in x for w in ("CHEST", "THORAX", "LUNG"))
+        if not (chesty(bp) and chesty(hbp)):
+            problems.append(f"body part {bp} in the sidecar but {hbp} in the image header")
+    for key, fkey in (("width", "width"), ("columns", "width"), ("height", "height"), ("rows", "height")):
+        val = _sidecar(metadata, key)
+        if val is not None and facts.get(fkey) is not None:
+            try:
+                ok = int(val) == int(facts[fkey])
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                problems.append(f"{key} {val} in the sidecar but {facts[fkey]} in the image")
+    if problems:
+        raise MetadataMismatchError(
+            "The sidecar metadata contradicts the image: " + "; ".join(problems)
+            + ". Fix the sidecar (or omit the field to use the image's own value)."
+        )
+
+
+def check_pixel_length(ds, facts: Mapping[str, Any]) -> None:
+    """Uncompressed pixel data shorter than Rows x Columns x bytes means the file was cut."""
+    from pydicom.uid import UID
+
+    if UID(facts["transfer_syntax"]).is_compressed:
+        return
+    expected = facts["width"] * facts["height"] * facts["frames"] * facts["samples_per_pixel"] * (facts["bits_allocated"] // 8)
+    got = len(ds.PixelData)
+    if got < expected:
+        raise TruncatedImageError(
+            f"The DICOM file is truncated: pixel data has {got} of {expected} bytes. Re-export or re-upload the study."
+        )
+
+
+def decode_pixels(ds, facts: Mapping[str, Any]) -> np.ndarray:
+    """Stored values as a 2-D integer array (pydicom + pylibjpeg plugins for compressed syntaxes)."""
+    try:
+        with _quiet():
+            arr = ds.pixel_array
+    except Exception as exc:  # decoders raise RuntimeError/ValueError with codec messages (no PHI)
+        msg = str(exc).lower()
+        kind = type(exc).__name__
+        if any(w in msg for w in ("truncat", "end of", "less than expected", "insufficient", "eof", "premature")):
+            raise TruncatedImageError(
+                f"The DICOM pixel data is truncated ({kind} while decoding {facts['transfer_syntax_name']}). "
+                "Re-export or re-upload the study."
+            ) from None
+        raise CorruptImageError(
+            f"The DICOM pixel data could not be decoded ({kind} while decoding {facts['transfer_syntax_name']}). "
+            "Re-export the study from the PACS."
+        ) from None
+    if arr.ndim != 2:
+        raise MultiFrameError("The DICOM pixel data is not a single 2-D frame. Send one single-frame radiograph.")
+    return arr
+
+
+def display_table(ds, arr_dtype: np.dtype) -> tuple[np.ndarray, dict[str, Any]]:
+    """Compose Modality LUT (rescale), VOI LUT/window and MONOCHROME1 inversion into one lookup table.
+
+    Index the table with the stored values (viewed as unsigned) to get display values in one
+    vectorised gather, exactly equal to applying pydicom's apply_modality_lut + apply_voi_lut to
+    the full image, at the cost of a 256/65536-entry computation.
+    """
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    itemsize = np.dtype(arr_dtype).itemsize
+    unsigned = np.dtype(f"u{itemsize}")
+    values = np.arange(2 ** (8 * itemsize), dtype=unsigned).view(arr_dtype)
+    info: dict[str, Any] = {}
+    with _quiet():
+        out = apply_modality_lut(values, ds)
+        info["rescale"] = bool("ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds)
+        if "VOILUTSequence" in ds:
+            info["voi"] = "lut"
+        elif "WindowCenter" in ds and "WindowWidth" in ds:
+            info["voi"] = "window"
+        else:
+            info["voi"] = "none"
+        if info["voi"] != "none":
+            out = apply_voi_lut(out, ds, index=0, prefer_lut=True)
+    table = np.asarray(out, dtype=np.float32)
+    if (str(ds.get("PhotometricInterpretation", "")).upper()) == "MONOCHROME1":
+        # MONOCHROME1: minimum value is white. Invert within the output range.
+        lo, hi = float(table.min()), float(table.max())
+        table = np.subtract(np.float32(lo + hi), table, dtype=np.float32)
+        info["inverted"] = True
+    else:
+        info["inverted"] = False
+    return table, info
+
+
+def to_display(ds, arr: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """Full-resolution float32 display image from stored values (one gather through the LUT)."""
+    if arr.dtype.kind not in "iu" or arr.dtype.itemsize > 2:
+        raise UnsupportedBitDepthError(
+            f"The DICOM pixel data decoded to {arr.dtype}; RadStream reads 8-16 bit integer radiographs."
+        )
+    table, info = display_table(ds, arr.dtype)
+    unsigned = np.dtype(f"u{arr.dtype.itemsize}")
+    img = table[arr.view(unsigned)]
+    return img, info
+
+
+# --------------------------------------------------------------------------- sidecar from the header
+
+def study_id_from_uid(uid: str, salt: str = "") -> str:
+    digest = hashlib.sha256(f"radstream-study|{salt}|{uid}".encode()).hexdigest()
+    return f"dcm-{digest[:20]}"
+
+
+def _iso_timestamp(ds) -> str | None:
+    for dkey, tkey in (("StudyDate", "StudyTime"), ("SeriesDate", "SeriesTime"),
+                       ("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime")):
+        d = _str(ds, dkey)
+        if not d or len(d) < 8 or not d[:8].isdigit():
+            continue
+        t = (_str(ds, tkey) or "").replace(":", "")
+        hh, mm, ss, frac = 0, 0, 0, 0
+        try:
+            main, _, fr = t.partition(".")
+            if len(main) >= 2:
+                hh = int(main[0:2])
+            if len(main) >= 4:
+                mm = int(main[2:4])
+            if len(main) >= 6:
+                ss = int(main[4:6])
+            if fr:
+                frac = int((fr + "000000")[:6])
+            dt = datetime(int(d[0:4]), int(d[4:6]), int(d[6:8]), hh, mm, min(ss, 59), frac)
+        except ValueError:
+            continue
+        tzs = _str(ds, "TimezoneOffsetFromUTC")
+        if tzs and len(tzs) == 5 and tzs[0] in "+-" and tzs[1:].isdigit():
+            sign = 1 if tzs[0] == "+" else -1
+            tz = timezone(sign * timedelta(hours=int(tzs[1:3]), minutes=int(tzs[3:5])))
+            dt = dt.replace(tzinfo=tz)
+            return dt.isoformat(timespec="seconds")
+        # DICOM dates/times are local time when no offset is recorded: state that honestly (no "Z").
+        return dt.isoformat(timespec="seconds")
+    return None
+
+
+def metadata_from_dicom(data: bytes, *, salt: str = "") -> dict[str, Any]:
+    """Derive a pipeline sidecar from a DICOM header (for uploads that come without one).
+
+    Returns ``study_id`` (``dcm-`` + salted SHA-256 of StudyInstanceUID, never a raw patient or
+    accession ID), ``view`` (ViewPosition), ``timestamp`` (ISO 8601 from StudyDate/StudyTime, with
+    the UTC offset when the header records one), ``modality``, ``body_part`` and
+    ``metadata_source: "dicom-header"``. Keys the header cannot supply are left out so that
+    metadata validation reports them.
+    """
+    from .formats import DICOM, sniff
+
+    if not data:
+        from .errors import EmptyFileError
+
+        raise EmptyFileError("The file is empty (0 bytes). Upload the DICOM file again.")
+    if sniff(data) != DICOM:
+        raise UnsupportedFormatError("metadata_from_dicom needs a DICOM Part 10 file; this content is not DICOM.")
+    ds = read_dataset(data, stop_before_pixels=True)
+    out: dict[str, Any] = {"metadata_source": "dicom-header"}
+    uid = _str(ds, "StudyInstanceUID") or _str(ds, "SeriesInstanceUID") or _str(ds, "SOPInstanceUID")
+    if uid:
+        out["study_id"] = study_id_from_uid(uid, salt)
+    view = _str(ds, "ViewPosition")
+    if view:
+        out["view"] = view.upper()
+    ts = _iso_timestamp(ds)
+    if ts:
+        out["timestamp"] = ts
+    mod = _str(ds, "Modality")
+    if mod:
+        out["modality"] = mod.upper()
+    bp = _str(ds, "BodyPartExamined")
+    if bp:
+        out["body_part"] = bp.upper()
+    return out
