@@ -1,0 +1,133 @@
+"""Local analytics engine: DuckDB over the same objects Athena reads.
+
+Views ``telemetry_events`` and ``performance_metrics`` read the Firehose NDJSON (gzip or not) under
+``<root>/record_type=<event|performance>/dt=*/hour=*/*`` with the Glue column types, Hive partitions
+kept as strings (``hive_types_autocast=false``, as Athena does). ``root`` is either
+``s3://radstream-telemetry-{account}/raw_telemetry`` read through the S3 endpoint with httpfs (the
+``duckdb-extension-httpfs`` wheel, no download at run time), or a local directory with the same layout.
+The session runs in UTC so day and hour boundaries match Athena's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import os
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from .glue_schema import PARTITION_KEYS, TABLE_RECORD_TYPES, sql_schema
+from .translate import translate
+
+_DUCK_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT",
+               "boolean": "BOOLEAN", "float": "FLOAT", "timestamp": "TIMESTAMP", "date": "DATE"}
+
+
+@dataclass
+class QueryResult:
+    name: str
+    columns: list[str]
+    rows: list[list[Any]]
+    engine: str
+    elapsed_ms: float
+    sql: str = ""
+    bytes_scanned: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "engine": self.engine, "elapsed_ms": round(self.elapsed_ms, 1),
+             "columns": self.columns, "rows": self.records()}
+        if self.bytes_scanned is not None:
+            d["bytes_scanned"] = self.bytes_scanned
+        d.update(self.extra)
+        return d
+
+
+def plain(value: Any) -> Any:
+    """Engine values -> JSON-friendly Python values (dates as ISO strings, decimals as floats)."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc)
+        return value.isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+class DuckDBEngine:
+    """Runs Athena-dialect SQL (translated) against the telemetry objects."""
+
+    name = "duckdb"
+
+    def __init__(self, root: str, *, endpoint_url: str | None = None, region: str = "us-east-1",
+                 access_key: str | None = None, secret_key: str | None = None, threads: int | None = None):
+        self.root = root.rstrip("/")
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone='UTC'")
+        if threads:
+            self.con.execute(f"SET threads={int(threads)}")
+        if self.root.startswith("s3://"):
+            self._setup_s3(endpoint_url, region, access_key, secret_key)
+        self.schema = sql_schema()
+        self.refresh()
+
+    def _setup_s3(self, endpoint_url: str | None, region: str, access_key: str | None, secret_key: str | None) -> None:
+        from duckdb_extensions import import_extension
+
+        import_extension("httpfs", con=self.con)
+        key = access_key or os.environ.get("AWS_ACCESS_KEY_ID") or "testing"
+        secret = secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY") or "testing"
+        parts = [f"TYPE s3", f"KEY_ID '{_q(key)}'", f"SECRET '{_q(secret)}'", f"REGION '{_q(region)}'"]
+        token = os.environ.get("AWS_SESSION_TOKEN")
+        if token and not endpoint_url:
+            parts.append(f"SESSION_TOKEN '{_q(token)}'")
+        if endpoint_url:
+            u = urllib.parse.urlparse(endpoint_url)
+            parts += [f"ENDPOINT '{_q(u.netloc)}'", "URL_STYLE 'path'",
+                      f"USE_SSL {'true' if u.scheme == 'https' else 'false'}"]
+        self.con.execute(f"CREATE OR REPLACE SECRET radstream_s3 ({', '.join(parts)})")
+
+    def _pattern(self, record_type: str) -> str:
+        return f"{self.root}/record_type={record_type}/dt=*/hour=*/*"
+
+    def refresh(self) -> dict[str, int]:
+        """(Re)create the views; a table with no objects yet becomes an empty, typed view."""
+        files: dict[str, int] = {}
+        for table, record_type in TABLE_RECORD_TYPES.items():
+            cols = {c: _DUCK_TYPES[t] for c, t in self.schema[table].items() if c not in PARTITION_KEYS}
+            pattern = self._pattern(record_type)
+            n = self.con.execute("SELECT count(*) FROM glob(?)", [pattern]).fetchone()[0]
+            files[table] = n
+            if n:
+                spec = ", ".join(f"'{c}': '{t}'" for c, t in cols.items())
+                self.con.execute(
+                    f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_json('{_q(pattern)}', "
+                    f"format='newline_delimited', columns={{{spec}}}, hive_partitioning=true, "
+                    f"hive_types_autocast=false)")
+            else:
+                sel = ", ".join(f"CAST(NULL AS {t}) AS \"{c}\"" for c, t in cols.items())
+                parts = ", ".join(f"CAST(NULL AS VARCHAR) AS {k}" for k in PARTITION_KEYS)
+                self.con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT {sel}, {parts} WHERE false")
+        self.files = files
+        return files
+
+    def run(self, sql: str, name: str = "adhoc", *, translated: bool = False) -> QueryResult:
+        duck_sql = sql if translated else translate(sql, self.schema)
+        t0 = time.perf_counter()
+        cur = self.con.execute(duck_sql)
+        columns = [d[0] for d in cur.description]
+        rows = [[plain(v) for v in r] for r in cur.fetchall()]
+        return QueryResult(name, columns, rows, self.name, (time.perf_counter() - t0) * 1000.0, duck_sql)
+
+
+def _q(text: str) -> str:
+    return str(text).replace("'", "''")

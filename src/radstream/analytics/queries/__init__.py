@@ -1,0 +1,1 @@
+"""The Athena-dialect SQL shipped with RadStream (athena_queries.sql)."""
