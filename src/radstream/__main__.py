@@ -1,0 +1,5 @@
+import sys
+
+from radstream.cli import main
+
+sys.exit(main())

@@ -1,0 +1,258 @@
+"""The `radstream` command line (also `python -m radstream`).
+
+Run `radstream COMMAND --help` for each command's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from radstream.embedded import DEFAULT_STATE_DIR, EmbeddedStack, StackError
+
+console = Console(stderr=True)
+EPILOG = """\
+typical first session:
+  radstream up            start the embedded stack (127.0.0.1:4566) and deploy the pipeline
+  radstream run           process the sample studies end to end and summarise
+  radstream query --all   the analytics queries over the telemetry just produced
+  radstream down          stop the stack
+"""
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _stack(args) -> EmbeddedStack:
+    return EmbeddedStack(Path(args.state_dir), port=getattr(args, "port", None))
+
+
+def _target(args, stack: EmbeddedStack | None = None):
+    from radstream.infra.targets import resolve
+
+    name = getattr(args, "target", None) or os.environ.get("RADSTREAM_TARGET", "embedded")
+    if name == "embedded":
+        stack = stack or _stack(args)
+        return resolve("embedded", port=stack.port, model_endpoint=stack.model_endpoint)
+    return resolve(name, model_endpoint=getattr(args, "model_endpoint", None))
+
+
+def _require_running(stack: EmbeddedStack) -> None:
+    if not stack.emulator.healthy():
+        raise StackError(f"the embedded stack is not running on {stack.endpoint_url}: start it with `radstream up`")
+
+
+def _print_steps(steps, dry_run: bool) -> None:
+    if not steps:
+        console.print("[green]deploy: everything is up to date (nothing to change)[/green]")
+        return
+    verb = "would" if dry_run else "did"
+    for step in steps:
+        console.print(f"  {verb} {step.describe()}")
+
+
+def _deploy(target, dry_run: bool = False) -> list:
+    from radstream.infra.deploy import deploy
+
+    with console.status(f"deploying to {target.name} ..."):
+        return deploy(target, dry_run=dry_run)
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_up(args) -> int:
+    if args.target == "localstack":
+        console.print("[yellow]`radstream up --target localstack` needs Docker Compose: run `docker compose up -d` "
+                      "then `radstream deploy --target localstack` (see README, 'LocalStack target').[/yellow]")
+        return 2
+    stack = _stack(args)
+    with console.status("starting the embedded stack ..."):
+        stack.start()
+    steps = _deploy(_target(args, stack))
+    _print_steps(steps, dry_run=False)
+    console.print(f"[green]up[/green]: AWS endpoint {stack.endpoint_url}, model server {stack.model_endpoint} "
+                  f"(logs in {stack.state_dir / 'logs'})")
+    return 0
+
+
+def cmd_down(args) -> int:
+    stopped = _stack(args).stop()
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def cmd_status(args) -> int:
+    stack = _stack(args)
+    status = stack.status()
+    if stack.emulator.healthy():
+        from radstream.infra.deploy import plan
+
+        pending = plan(_target(args, stack))
+        status["deployment"] = {"up_to_date": not pending, "pending": [s.describe() for s in pending]}
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return 0
+    emulator, model = status["emulator"], status["model_server"]
+    console.print(f"emulator      {emulator['url']}  {'[green]running[/green]' if emulator['running'] else '[red]stopped[/red]'}")
+    console.print(f"model server  {model['url']}  {'[green]ready[/green]' if model['ready'] else '[red]not ready[/red]'}")
+    if "deployment" in status:
+        dep = status["deployment"]
+        console.print("deployment    " + ("[green]up to date[/green]" if dep["up_to_date"]
+                                         else f"[yellow]{len(dep['pending'])} pending change(s)[/yellow]"))
+    return 0 if emulator["running"] and model["ready"] else 1
+
+
+def cmd_deploy(args) -> int:
+    target = _target(args)
+    if target.name == "embedded" and not args.dry_run:
+        _require_running(_stack(args))
+    steps = _deploy(target, dry_run=args.dry_run)
+    _print_steps(steps, dry_run=args.dry_run)
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from radstream.client import PipelineClient, Study
+
+    stack = _stack(args)
+    target = _target(args, stack)
+    if target.name == "embedded":
+        _require_running(stack)
+    image = Path(args.image)
+    if not image.is_file():
+        console.print(f"[red]no such image file: {image}[/red]")
+        return 2
+    metadata = None
+    if args.metadata:
+        try:
+            metadata = json.loads(Path(args.metadata).read_text())
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]cannot read sidecar {args.metadata}: {exc}[/red]")
+            return 2
+    study = Study.from_path(image, metadata, args.study_id)
+    with console.status(f"study {study.study_id}: submitted, waiting ..." if args.wait else "uploading ..."):
+        record = PipelineClient(target).submit(study, wait=args.wait, timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(record, indent=2, default=str))
+    else:
+        _print_records([record])
+    return 0 if record["status"] in ("SUCCEEDED", "SUBMITTED") else 1
+
+
+def _print_records(records: list[dict]) -> None:
+    table = Table(title="RadStream studies")
+    for column in ("study", "status", "findings", "confidence", "latency ms"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        ok = r["status"] == "SUCCEEDED"
+        findings = r.get("findings") if ok else f"{r.get('error', {}).get('code')}: {r.get('error', {}).get('message')}"
+        confidence = f"{r['confidence']:.2f}" if ok and r.get("confidence") is not None else ""
+        latency = f"{r['latency_ms']:.0f}" if r.get("latency_ms") is not None else ""
+        style = "green" if ok else "red"
+        table.add_row(r["study_id"], f"[{style}]{r['status']}[/{style}]", str(findings), confidence, latency)
+    Console().print(table)
+
+
+def cmd_run(args) -> int:
+    from radstream.runner import run_samples
+
+    stack = _stack(args)
+    with console.status("starting the embedded stack ..."):
+        stack.start()
+    steps = _deploy(_target(args, stack))
+    _print_steps(steps, dry_run=False)
+    return run_samples(_target(args, stack), stack, Path(args.state_dir) / "samples", concurrency=args.concurrent,
+                       print_records=_print_records, console=console)
+
+
+def cmd_e2e(args) -> int:
+    from radstream.e2e import run_checks
+
+    stack = _stack(args)
+    _require_running(stack)
+    return run_checks(_target(args, stack), stack, comprehensive=args.comprehensive, study_id=args.study_id,
+                      console=console)
+
+
+def cmd_query(args) -> int:
+    from radstream.analytics.cli import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="radstream", description="RadStream: a local-first streaming inference "
+                                     "pipeline for chest X-rays on AWS.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR),
+                        help="where the embedded stack keeps pids, logs and samples (default .radstream)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("up", help="start the embedded stack in the background and deploy the pipeline")
+    p.add_argument("--target", choices=["embedded", "localstack"], default="embedded")
+    p.add_argument("--port", type=int, help="emulator port (default 4566, or RADSTREAM_EMULATOR_PORT)")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("down", help="stop the embedded stack")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", help="report whether the stack runs and the deployment is up to date")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("deploy", help="deploy the same definition to any target (idempotent)")
+    p.add_argument("--target", choices=["embedded", "localstack", "aws"], default=None,
+                   help="default: RADSTREAM_TARGET or embedded")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    p.add_argument("--model-endpoint", help="model server URL as Lambda reaches it (required for aws)")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("submit", help="submit one study (image + sidecar) to the pipeline")
+    p.add_argument("image", help="DICOM, JPEG or PNG file")
+    p.add_argument("--metadata", help="JSON sidecar (default: derived from the DICOM header when possible)")
+    p.add_argument("--study-id", help="study id (default: the sidecar's study_id)")
+    p.add_argument("--wait", action="store_true", help="wait for the terminal record")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
+    p.add_argument("--target", choices=["embedded", "localstack", "aws"], default=None)
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("run", help="the main job: process the sample studies end to end and summarise")
+    p.add_argument("--concurrent", type=int, default=4, help="studies in flight at once (default 4)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("e2e", help="run the end-to-end check list against the running stack")
+    p.add_argument("--comprehensive", action="store_true", help="also DICOM, hostile files and analytics")
+    p.add_argument("--study-id", help="prefix for the study ids the checks create")
+    p.set_defaults(func=cmd_e2e)
+
+    try:
+        from radstream.analytics.cli import add_arguments
+    except ImportError:
+        add_arguments = None
+    if add_arguments is not None:
+        p = sub.add_parser("query", help="analytics over the telemetry (DuckDB locally, Athena on aws)")
+        add_arguments(p)
+        p.set_defaults(func=cmd_query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except StackError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 1
+    except ValueError as exc:  # configuration problems, e.g. a target without credentials
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
