@@ -138,9 +138,16 @@ def is_image_storage(ds) -> bool:
     return bool(sop) and "Image Storage" in UID(str(sop)).name
 
 
-def check_structure(ds, facts: Mapping[str, Any]) -> None:
+def check_structure(ds, facts: Mapping[str, Any], data_len: int | None = None) -> None:
     """Checks that need only the header. Limits (pixel count, aspect) are checked by the caller."""
     if facts["transfer_syntax"] is None:
+        fm = getattr(ds, "file_meta", None)
+        glen = fm.get("FileMetaInformationGroupLength") if fm is not None else None
+        meta_end = 132 + 12 + int(glen.value) if glen is not None else None
+        if data_len is not None and ((meta_end is not None and data_len < meta_end) or (meta_end is None and data_len < 256)):
+            raise TruncatedImageError(
+                "The DICOM file is truncated inside its file meta information. Re-export or re-upload the study."
+            )
         raise CorruptImageError("The DICOM file has no Transfer Syntax UID in its file meta information. Re-export it.")
     if "PixelData" not in ds:
         if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:

@@ -297,7 +297,7 @@ _DICOM_SOURCE_KEYS = (
 def _prepare_dicom(data: bytes, metadata: Mapping[str, Any] | None, limits: Limits, require_chest: bool) -> PreparedImage:
     ds = _dicom.read_dataset(data)
     facts = _dicom.dicom_facts(ds)
-    _dicom.check_structure(ds, facts)
+    _dicom.check_structure(ds, facts, len(data))
     check_dimensions(facts["width"], facts["height"], DICOM, limits)
     _dicom.check_pixels_layout(facts)
     _dicom.check_transfer_syntax(facts)
