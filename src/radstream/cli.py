@@ -154,7 +154,9 @@ def _print_records(records: list[dict]) -> None:
         latency = f"{r['latency_ms']:.0f}" if r.get("latency_ms") is not None else ""
         style = "green" if ok else "red"
         table.add_row(r["study_id"], f"[{style}]{r['status']}[/{style}]", str(findings), confidence, latency)
-    Console().print(table)
+    # Piped output has no terminal width; keep reasons readable instead of folding them at 80 columns.
+    out = Console() if sys.stdout.isatty() else Console(width=160)
+    out.print(table)
 
 
 def cmd_run(args) -> int:

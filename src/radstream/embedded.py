@@ -174,11 +174,11 @@ class EmbeddedStack:
             "model_server": {"url": self.model_server.url(), "ready": model is not None},
         }
 
-    def flush_telemetry(self) -> int:
+    def flush_telemetry(self) -> dict:
         """Ask the emulator to deliver buffered Firehose records now (local convenience)."""
         request = urllib.request.Request(self.emulator.url() + "/_radstream/flush", data=b"{}", method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return int(json.loads(response.read()).get("flushed", 0))
+                return json.loads(response.read())
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise StackError(f"could not flush telemetry delivery: {exc}") from None

@@ -102,7 +102,7 @@ def database_input() -> dict[str, Any]:
     return {"Name": DATABASE, "Description": "RadStream pipeline telemetry (Kinesis -> Firehose -> S3)"}
 
 
-def _same(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
+def same_table(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
     sd, wsd = existing.get("StorageDescriptor", {}), wanted["StorageDescriptor"]
     return ([(c["Name"], c["Type"]) for c in sd.get("Columns", [])] == [(c["Name"], c["Type"]) for c in wsd["Columns"]]
             and sd.get("Location") == wsd["Location"]
@@ -128,7 +128,7 @@ def ensure_catalog(glue_client: Any, bucket: str, *, database: str = DATABASE) -
             glue_client.create_table(DatabaseName=database, TableInput=wanted)
             out[table] = "created"
             continue
-        if _same(existing, wanted):
+        if same_table(existing, wanted):
             out[table] = "unchanged"
         else:
             glue_client.update_table(DatabaseName=database, TableInput=wanted)

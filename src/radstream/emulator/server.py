@@ -45,7 +45,7 @@ class AdminMiddleware:
                         "started_at": self.emulator.started_at,
                         "lambda_environments": self.emulator.runtime.environment_count()}
             elif route == "flush" and environ.get("REQUEST_METHOD") == "POST":
-                body = {"flushed": self.emulator.flush_delivery()}
+                body = self.emulator.flush_delivery()
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [json.dumps({"error": f"no admin route {path}"}).encode()]
@@ -83,9 +83,10 @@ class Emulator:
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         self.forwarder = _start_forwarder(endpoint)
 
-    def flush_delivery(self) -> int:
+    def flush_delivery(self) -> dict:
+        """Deliver everything buffered now; returns per-delivery-stream counters."""
         if self.forwarder is None:
-            return 0
+            return {"delivery_streams": {}}
         return self.forwarder.flush()
 
     def stop(self) -> None:

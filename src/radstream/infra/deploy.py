@@ -158,12 +158,48 @@ class Planner:
                      create)]
 
     def _catalog(self) -> list[Step]:
-        from radstream.analytics.glue_schema import ensure_catalog
+        from radstream.analytics import glue_schema
+        from radstream.analytics.athena_engine import ensure_workgroup
 
-        glue = self.client("glue")
-        return [Step(f"glue database {self.names.glue_database}", "ensure", "tables, partition projection",
-                     lambda: ensure_catalog(glue, names=self.names, target=self.target.name,
-                                            athena=self.client("athena")))]
+        glue, athena = self.client("glue"), self.client("athena")
+        bucket, database = self.names.telemetry_bucket, self.names.glue_database
+        missing_or_changed = []
+        try:
+            glue.get_database(Name=database)
+        except glue.exceptions.EntityNotFoundException:
+            missing_or_changed.append(database)
+        for table in glue_schema.TABLE_RECORD_TYPES:
+            try:
+                current = glue.get_table(DatabaseName=database, Name=table)["Table"]
+                if not glue_schema.same_table(current, glue_schema.table_input(table, bucket)):
+                    missing_or_changed.append(table)
+            except glue.exceptions.EntityNotFoundException:
+                missing_or_changed.append(table)
+        steps = []
+        if missing_or_changed:
+            steps.append(Step(f"glue catalog {database}", "create", ", ".join(missing_or_changed),
+                              lambda: glue_schema.ensure_catalog(glue, bucket, database=database)))
+        if self.target.name == "aws" and not self._crawler_exists(glue, glue_schema.CRAWLER):
+            steps.append(Step(f"glue crawler {glue_schema.CRAWLER}", "create", "over raw_telemetry/",
+                              lambda: glue_schema.ensure_crawler(glue, self.names.role_arn(self.names.firehose_role),
+                                                                 database=database)))
+        try:
+            athena.get_work_group(WorkGroup=self.names.athena_workgroup)
+        except ClientError as exc:
+            if _error_code(exc) not in ("InvalidRequestException", "ResourceNotFoundException"):
+                raise
+            output = f"s3://{bucket}/athena-results/"
+            steps.append(Step(f"athena workgroup {self.names.athena_workgroup}", "create", f"results to {output}",
+                              lambda: ensure_workgroup(athena, output, name=self.names.athena_workgroup)))
+        return steps
+
+    @staticmethod
+    def _crawler_exists(glue, name: str) -> bool:
+        try:
+            glue.get_crawler(Name=name)
+            return True
+        except glue.exceptions.EntityNotFoundException:
+            return False
 
     def _layer(self) -> list[Step]:
         """Real Lambda has no access to our virtualenv: ship the third-party packages as a layer."""
