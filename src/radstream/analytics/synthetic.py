@@ -76,7 +76,7 @@ def generate(n_studies: int, *, seed: int = 7, start: datetime | None = None, sp
         sid = f"study-{i:07d}"
         t = start + timedelta(seconds=rng.random() * span_s)
         if i == 0:  # pin records right at a day boundary
-            t = datetime(start.year, start.month, start.day, 23, 59, 59, 990000, tzinfo=timezone.utc)
+            t = datetime(start.year, start.month, start.day, 23, 59, 59, 900000, tzinfo=timezone.utc)
         t0 = t
         fail_at = rng.choice(STAGES) if rng.random() < failure_rate else None
         timings: dict[str, float] = {}

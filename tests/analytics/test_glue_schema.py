@@ -1,0 +1,35 @@
+from radstream.analytics import glue_schema
+from radstream.telemetry.events import FIELDS
+
+
+def test_table_definitions():
+    t = glue_schema.table_input("performance_metrics", "bkt")
+    sd = t["StorageDescriptor"]
+    assert sd["Location"] == "s3://bkt/raw_telemetry/record_type=performance/"
+    assert [c["Name"] for c in sd["Columns"]] == list(FIELDS)
+    assert [k["Name"] for k in t["PartitionKeys"]] == ["dt", "hour"]
+    assert sd["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    p = t["Parameters"]
+    assert p["projection.enabled"] == "true" and p["projection.dt.format"] == "yyyy-MM-dd"
+    assert p["storage.location.template"] == "s3://bkt/raw_telemetry/record_type=performance/dt=${dt}/hour=${hour}/"
+    assert set(glue_schema.sql_schema()) == {"telemetry_events", "performance_metrics"}
+
+
+def test_ensure_catalog_is_idempotent_and_repairs(aws):
+    glue = aws("glue")
+    db = "radstream_analytics_test"
+    first = glue_schema.ensure_catalog(glue, "bucket-a", database=db)
+    assert first == {db: "created", "telemetry_events": "created", "performance_metrics": "created"}
+    assert set(glue_schema.ensure_catalog(glue, "bucket-a", database=db).values()) == {"unchanged"}
+    moved = glue_schema.ensure_catalog(glue, "bucket-b", database=db)
+    assert moved["telemetry_events"] == "updated"
+    t = glue.get_table(DatabaseName=db, Name="telemetry_events")["Table"]
+    assert t["StorageDescriptor"]["Location"] == "s3://bucket-b/raw_telemetry/record_type=event/"
+    assert t["Parameters"]["projection.hour.range"] == "0,23"
+
+
+def test_crawler_definition_targets_the_catalog_tables():
+    d = glue_schema.crawler_definition("arn:aws:iam::1:role/crawler")
+    assert d["Name"] == "radstream-telemetry-crawler"
+    assert d["Targets"]["CatalogTargets"][0]["Tables"] == ["telemetry_events", "performance_metrics"]
+    assert d["SchemaChangePolicy"]["DeleteBehavior"] == "LOG"
