@@ -33,3 +33,10 @@ def test_crawler_definition_targets_the_catalog_tables():
     assert d["Name"] == "radstream-telemetry-crawler"
     assert d["Targets"]["CatalogTargets"][0]["Tables"] == ["telemetry_events", "performance_metrics"]
     assert d["SchemaChangePolicy"]["DeleteBehavior"] == "LOG"
+
+
+def test_same_table_detects_changes():
+    want = glue_schema.table_input("telemetry_events", "b")
+    assert glue_schema.same_table(want, want)
+    other = glue_schema.table_input("telemetry_events", "c")
+    assert not glue_schema.same_table(other, want)

@@ -133,3 +133,9 @@ def test_firehose_config_shape():
     assert req["DeliveryStreamType"] == "KinesisStreamAsSource"
     with pytest.raises(ValueError):
         firehose_destination_config("b", "r", compression="ZIP")
+
+
+def test_study_id_from_failure_path_input():
+    ev = {"input": {"study_id": "st-f", "metadata": {}}, "error": {"Error": "X"}}
+    assert telemetry.study_id_from_event(ev) == "st-f"
+    assert telemetry.study_id_from_event({"input": {"metadata": {"study_id": "st-g"}}}) == "st-g"

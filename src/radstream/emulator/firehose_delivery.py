@@ -56,7 +56,7 @@ from typing import Any
 
 log = logging.getLogger("radstream.emulator.firehose")
 
-FLUSH_PATH = "/_radstream/firehose/flush"
+FLUSH_PATH = "/_radstream/flush"  # the emulator admin route (radstream.emulator.server)
 MIB = 1024 * 1024
 
 

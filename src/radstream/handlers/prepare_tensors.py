@@ -7,8 +7,10 @@ from radstream.config import names_from_env
 from radstream.handlers._aws import npy_bytes, read_s3, write_s3
 from radstream.imaging import prepare_tensor
 from radstream.records import parse_s3_uri
+from radstream.telemetry import instrument
 
 
+@instrument("prepare_tensors")
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata.get("study_id")

@@ -5,8 +5,10 @@ import json
 from radstream.config import names_from_env
 from radstream.handlers._aws import write_s3
 from radstream.records import build_failure, failure_key, flatten_failure_event, record_key_for
+from radstream.telemetry import instrument
 
 
+@instrument("record_failure")
 def handler(event, context):
     event = flatten_failure_event(event)
     execution_name = event.get("execution_name")

@@ -3,8 +3,10 @@
 from radstream import config
 from radstream.handlers._aws import load_npy, read_s3
 from radstream.inference import infer
+from radstream.telemetry import instrument
 
 
+@instrument("run_inference")
 def handler(event, context):
     tensor = load_npy(read_s3(event["preprocessed_data_ref"]))
     results = infer(tensor, endpoint=config.model_endpoint(), model_name=config.model_name())

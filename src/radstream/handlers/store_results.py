@@ -5,8 +5,10 @@ import json
 from radstream.config import names_from_env
 from radstream.handlers._aws import write_s3
 from radstream.records import build_result, result_key
+from radstream.telemetry import instrument
 
 
+@instrument("store_results")
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata["study_id"]

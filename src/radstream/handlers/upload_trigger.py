@@ -14,11 +14,13 @@ from urllib.parse import unquote_plus
 from radstream.config import names_from_env
 from radstream.handlers._aws import client
 from radstream.studies import SIDECAR_NAME, execution_name_for, workflow_input
+from radstream.telemetry import instrument
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
 
+@instrument("upload_trigger")
 def handler(event, context):
     started, duplicates = [], []
     for record in event.get("Records", []):

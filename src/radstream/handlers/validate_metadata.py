@@ -3,8 +3,10 @@
 import json
 
 from radstream.metadata import validate_study
+from radstream.telemetry import instrument
 
 
+@instrument("validate_metadata")
 def handler(event, context):
     validate_study(event)  # raises MetadataValidationError listing every problem
     return {

@@ -57,7 +57,7 @@ def get_producer() -> TelemetryProducer:
             from botocore.config import Config
 
             client = boto3.client("kinesis", config=Config(
-                connect_timeout=2, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}))
+                connect_timeout=2, read_timeout=10, retries={"max_attempts": 1, "mode": "standard"}))
             # Few attempts: a handler must not stall for long on an unreachable stream.
             _producer = TelemetryProducer(client, stream_name(), max_attempts=3, base_delay_s=0.05,
                                           max_delay_s=0.5)
@@ -101,9 +101,11 @@ def study_id_from_event(event: Any) -> str:
             sid = _study_from_key(urllib.parse.unquote_plus(key) if key else None)
             if sid:
                 return sid
-        detail = event.get("detail")
-        if isinstance(detail, dict):
-            return study_id_from_event(detail)
+        for nested in ("input", "detail"):  # the failure path passes the whole state as "input"
+            if isinstance(event.get(nested), dict):
+                sid = study_id_from_event(event[nested])
+                if sid != "unknown":
+                    return sid
     return "unknown"
 
 
