@@ -20,6 +20,7 @@ What ``deidentify_dicom`` does
   of SHA-256(salt | uid)>``: the same input UID gives the same output UID (so a series stays a
   series across files) and the mapping cannot be reversed without the salt. File meta
   MediaStorageSOPInstanceUID follows SOPInstanceUID.
+* The 128-byte preamble is zeroed (it can hold a TIFF header, as RG1_UNCR.dcm's does).
 * Private attributes, overlays and curves are removed (the profile's default without the
   "Retain Safe Private" option).
 * PatientIdentityRemoved = YES, DeidentificationMethod and DeidentificationMethodCodeSequence
@@ -195,8 +196,9 @@ def deidentify_dicom(data: bytes, *, salt: str) -> bytes:
                    "SourcePresentationAddress", "SendingPresentationAddress", "ReceivingPresentationAddress"):
             if kw in fm:
                 delattr(fm, kw)
+        ds.preamble = b"\0" * 128  # a preamble may hold a TIFF/other header describing the file
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = "RadStream: DICOM PS3.15 Basic Application Level Confidentiality Profile"
+        ds.DeidentificationMethod = "RadStream: PS3.15 Basic Profile"  # LO: max 64 chars
         code = Dataset()
         code.CodeValue = "113100"
         code.CodingSchemeDesignator = "DCM"
