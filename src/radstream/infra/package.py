@@ -1,7 +1,7 @@
 """Deployment packages: the function code zip and, for real Lambda, a dependency layer.
 
 The function zip holds the ``radstream`` package minus tooling that never runs in Lambda
-(emulator, CLI, benchmarks). It is byte-for-byte reproducible (fixed timestamps, sorted
+(emulator, deploy, analytics engines, CLI). It is byte-for-byte reproducible (fixed timestamps, sorted
 entries), so its CodeSha256 only changes when the code does and re-deploying is a no-op.
 
 On the embedded target the emulator's Python environment provides the third-party packages
@@ -22,8 +22,8 @@ from pathlib import Path
 import radstream
 
 PACKAGE_ROOT = Path(radstream.__file__).parent
-EXCLUDED_PARTS = {"emulator", "bench", "__pycache__"}
-EXCLUDED_FILES = {"cli.py", "__main__.py", "samples.py"}
+EXCLUDED_PARTS = {"emulator", "analytics", "infra", "workflow", "__pycache__"}
+EXCLUDED_FILES = {"cli.py", "__main__.py", "samples.py", "runner.py", "e2e.py", "client.py", "embedded.py"}
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 # What the handlers import at run time (no onnxruntime: inference happens in the model server).
 LAMBDA_REQUIREMENTS = ["numpy", "Pillow", "pydicom", "pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-libjpeg", "urllib3"]

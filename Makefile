@@ -1,0 +1,77 @@
+# RadStream — every command a person runs twice. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
+        query bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install RadStream with its test tools
+
+run: $(STAMP) ## the main job: start the embedded stack, deploy, process the sample studies, summarise
+	$(BIN)/radstream run
+
+test: $(STAMP) ## the whole test suite (unit + integration on the embedded stack)
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP) ## only the tests that need no running stack
+	$(BIN)/pytest -q -m "not integration"
+
+up: $(STAMP) ## start the embedded stack on 127.0.0.1:4566 in the background and deploy
+	$(BIN)/radstream up
+
+down: $(STAMP) ## stop the embedded stack
+	$(BIN)/radstream down
+
+status: $(STAMP) ## is the stack running, is the deployment current
+	$(BIN)/radstream status
+
+e2e: $(STAMP) ## the end-to-end check list against the running stack
+	$(BIN)/radstream e2e
+
+e2e-full: $(STAMP) ## the check list plus DICOM, hostile files and analytics
+	$(BIN)/radstream e2e --comprehensive
+
+query: $(STAMP) ## all analytics queries over the telemetry (DuckDB locally)
+	$(BIN)/radstream query --all
+
+deploy-dry-run: $(STAMP) ## show what a deploy to the embedded stack would change
+	$(BIN)/radstream deploy --target embedded --dry-run
+
+deploy-localstack: $(STAMP) ## deploy to LocalStack (start it first: docker compose up -d)
+	$(BIN)/radstream deploy --target localstack
+
+deploy-aws: $(STAMP) ## deploy to the AWS account of your credentials (needs RADSTREAM_MODEL_ENDPOINT)
+	$(BIN)/radstream deploy --target aws
+
+bench: bench-model bench-preprocess bench-telemetry bench-queries ## every benchmark (prints figures)
+
+bench-model: $(STAMP) ## model server: infer/s and p95, batching on vs off
+	$(BIN)/python benchmarks/bench_model_server.py
+
+bench-preprocess: $(STAMP) ## preprocessing: ours vs the naive path, JPEG/PNG/DICOM
+	$(BIN)/python benchmarks/bench_preprocess.py
+
+bench-telemetry: $(STAMP) ## Kinesis producer: batched vs one put per event
+	$(BIN)/python benchmarks/bench_telemetry.py
+
+bench-queries: $(STAMP) ## the 14 analytics queries over 1,000,000 events
+	$(BIN)/python benchmarks/bench_queries.py
+
+build-stub-model: $(STAMP) ## rebuild the stub ONNX model reproducibly
+	$(BIN)/python model_server/build_stub_model.py
+
+clean: ## remove the venv, state and caches
+	rm -rf $(VENV) .radstream .pytest_cache build
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
