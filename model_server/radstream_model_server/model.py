@@ -105,6 +105,10 @@ class OnnxModel:
         if intra_op_threads:
             opts.intra_op_num_threads = intra_op_threads
         opts.log_severity_level = 3
+        if os.environ.get("RADSTREAM_ORT_SPINNING", "1") in ("0", "false", "no"):
+            # Idle ONNX Runtime worker threads spin-wait by default; on a small shared CPU that
+            # steals cycles from the HTTP event loop.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
