@@ -233,14 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study-id", help="prefix for the study ids the checks create")
     p.set_defaults(func=cmd_e2e)
 
-    try:
-        from radstream.analytics.cli import add_arguments
-    except ImportError:
-        add_arguments = None
-    if add_arguments is not None:
-        p = sub.add_parser("query", help="analytics over the telemetry (DuckDB locally, Athena on aws)")
-        add_arguments(p)
-        p.set_defaults(func=cmd_query)
+    from radstream.analytics.cli import add_arguments as add_query_arguments
+
+    p = sub.add_parser("query", help="analytics over the telemetry (DuckDB locally, Athena on aws)")
+    add_query_arguments(p)
+    p.set_defaults(func=cmd_query)
     return parser
 
 

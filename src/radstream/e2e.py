@@ -120,12 +120,15 @@ class Checks:
         sqs, sns = self.target.client("sqs"), self.target.client("sns")
         url = sqs.create_queue(QueueName=f"{self.prefix}-errors")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=self.names.errors_topic_arn, Protocol="sqs", Endpoint=arn)
+        self._subscription = sns.subscribe(TopicArn=self.names.errors_topic_arn, Protocol="sqs",
+                                           Endpoint=arn)["SubscriptionArn"]
         return url
 
     def _receive(self, url: str) -> list[dict]:
         sqs = self.target.client("sqs")
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        # Unsubscribe before deleting: a subscription to a deleted queue makes moto's Publish fail.
+        self.target.client("sns").unsubscribe(SubscriptionArn=self._subscription)
         sqs.delete_queue(QueueUrl=url)
         return [json.loads(m["Body"]) for m in messages]
 
@@ -203,15 +206,17 @@ class Checks:
 
     def analytics_queries_answer(self) -> str:
         from radstream.analytics.duckdb_engine import DuckDBEngine
-        from radstream.analytics.queries import load_queries
+        from radstream.analytics.translate import load_queries
 
         if self.embedded is not None:
             self.embedded.flush_telemetry()
-        engine = DuckDBEngine(endpoint_url=self.target.endpoint_url, names=self.names)
+        engine = DuckDBEngine(f"s3://{self.names.telemetry_bucket}/raw_telemetry",
+                              endpoint_url=self.target.endpoint_url, region=self.names.region)
         queries = load_queries()
-        total = engine.run(queries["total_events"].sql)
-        expect(total.rows and total.rows[0][0] > 0, "total_events is empty")
-        return f"{len(queries)} queries available; total_events = {total.rows[0][0]}"
+        results = {name: engine.run(query.sql, name) for name, query in queries.items()}
+        total = results["total_events"].rows[0][0]
+        expect(total > 0, "total_events is 0")
+        return f"all {len(results)} named queries ran; total_events = {total}"
 
     def _exists(self, bucket: str, key: str) -> bool:
         try:
