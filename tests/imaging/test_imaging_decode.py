@@ -292,3 +292,17 @@ def test_source_is_json_serialisable_and_has_no_identifiers(rg1_planted):
     text = json.dumps(out.source)
     for value in ids.values():
         assert value not in text
+
+
+def test_unused_high_bits_and_12bit_sign_extension_match_pydicom():
+    """The zero-copy path reads raw words; its table must mask/sign-extend exactly like pixel_array."""
+    a = synthetic.chest_array(3, (256, 256))
+    noisy = a | np.uint16(0xF000)  # garbage in the 4 unused high bits
+    d = synthetic.chest_dicom(3, pixel_array=noisy, bits_stored=12)
+    np.testing.assert_allclose(prepare_tensor(d, filename="a.dcm").tensor[0, 0], naive_dicom(d), atol=1e-5)
+    np.testing.assert_allclose(prepare_tensor(d, filename="a.dcm").tensor,
+                               prepare_tensor(synthetic.chest_dicom(3, pixel_array=a, bits_stored=12),
+                                              filename="b.dcm").tensor, atol=1e-6)
+    signed12 = (a.astype(np.int32) - 2048).astype(np.int16) & np.int16(0x0FFF)  # 12-bit two's complement, no sign bits
+    d = synthetic.chest_dicom(3, pixel_array=signed12.view(np.int16), bits_stored=12, window=(0, 3000))
+    np.testing.assert_allclose(prepare_tensor(d, filename="s.dcm").tensor[0, 0], naive_dicom(d), atol=1e-5)

@@ -343,18 +343,45 @@ def decode_pixels(ds, facts: Mapping[str, Any]) -> np.ndarray:
     return arr
 
 
-def display_table(ds, arr_dtype: np.dtype) -> tuple[np.ndarray, dict[str, Any]]:
-    """Compose Modality LUT (rescale), VOI LUT/window and MONOCHROME1 inversion into one lookup table.
+_NATIVE_LE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
-    Index the table with the stored values (viewed as unsigned) to get display values in one
-    vectorised gather, exactly equal to applying pydicom's apply_modality_lut + apply_voi_lut to
-    the full image, at the cost of a 256/65536-entry computation.
+
+def native_pixels(ds, facts: Mapping[str, Any]) -> np.ndarray | None:
+    """Zero-copy view of uncompressed little-endian pixel data (raw stored words), else None.
+
+    The raw words may carry bits above BitsStored (unused high bits) and signed values are not
+    yet sign-extended; ``display_table`` folds both corrections into its lookup table, which
+    reproduces pydicom's ``pixel_array`` semantics exactly.
+    """
+    if facts["transfer_syntax"] not in _NATIVE_LE:
+        return None
+    itemsize = facts["bits_allocated"] // 8
+    count = facts["width"] * facts["height"]
+    raw = ds.PixelData
+    if len(raw) < count * itemsize:
+        return None  # check_pixel_length reports truncation
+    dtype = np.dtype(f"<{'i' if facts['pixel_representation'] else 'u'}{itemsize}")
+    return np.frombuffer(raw, dtype=dtype, count=count).reshape(facts["height"], facts["width"])
+
+
+def display_table(ds, arr_dtype: np.dtype) -> tuple[np.ndarray, dict[str, Any]]:
+    """Compose stored-value decoding, Modality LUT (rescale), VOI LUT/window and MONOCHROME1
+    inversion into one lookup table indexed by the raw stored word (viewed as unsigned).
+
+    Indexing the table with the image gives display values in one vectorised gather, exactly
+    equal to pydicom's ``pixel_array`` -> ``apply_modality_lut`` -> ``apply_voi_lut`` on the
+    full image, for the cost of computing 256 or 65536 entries.
     """
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     itemsize = np.dtype(arr_dtype).itemsize
-    unsigned = np.dtype(f"u{itemsize}")
-    values = np.arange(2 ** (8 * itemsize), dtype=unsigned).view(arr_dtype)
+    nbits = 8 * itemsize
+    raw = np.arange(2 ** nbits, dtype=np.int64)
+    bits_stored = min(int(ds.get("BitsStored") or nbits), nbits)
+    stored = raw & ((1 << bits_stored) - 1)               # unused high bits are ignored (as pydicom does)
+    if int(ds.get("PixelRepresentation") or 0) == 1:      # two's complement within BitsStored
+        stored = np.where(stored >= (1 << (bits_stored - 1)), stored - (1 << bits_stored), stored)
+    values = stored.astype(np.int32)
     info: dict[str, Any] = {}
     with _quiet():
         out = apply_modality_lut(values, ds)

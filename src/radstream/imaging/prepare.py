@@ -9,8 +9,9 @@ Order of checks (cheap and header-only first, so hostile files cost almost nothi
 8. sidecar vs header contradictions; 9. decode; 10. resize + normalise.
 
 Fast path: JPEG is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (Pillow ``draft``) when
-the source is at least twice 224 px; DICOM display transforms (rescale, VOI LUT/window,
-MONOCHROME1 inversion) are composed into one lookup table and applied as a single gather;
+the source is at least twice 224 px; uncompressed DICOM pixel data is used in place (zero-copy
+``np.frombuffer``) and the display transforms (unused-bit masking, sign extension, rescale,
+VOI LUT/window, MONOCHROME1 inversion) are composed into one lookup table applied as a single gather;
 resizing is Pillow's C box filter (area average) on the 8-bit or float32 image; normalisation
 works on the 224x224 result only.
 
@@ -306,7 +307,9 @@ def _prepare_dicom(data: bytes, metadata: Mapping[str, Any] | None, limits: Limi
         _dicom.check_chest(_dicom.sidecar_modality(metadata), _dicom.sidecar_body_part(metadata), where="sidecar")
     _dicom.check_metadata_matches(metadata, facts)
     _dicom.check_pixel_length(ds, facts)
-    arr = _dicom.decode_pixels(ds, facts)
+    arr = _dicom.native_pixels(ds, facts)  # zero-copy for uncompressed little endian
+    if arr is None:
+        arr = _dicom.decode_pixels(ds, facts)
     if arr.shape != (facts["height"], facts["width"]):
         raise CorruptImageError(
             f"The DICOM pixel data decoded to {arr.shape[1]}x{arr.shape[0]} but the header says "
