@@ -106,3 +106,11 @@ def test_empty_tables_give_typed_empty_results():
         res = e.run(q.sql, name)
         assert res.columns  # every query still runs
     assert e.run(QUERIES["total_events"].sql).rows == [[0]]
+
+
+def test_materialized_engine_gives_the_same_answers(dataset, tmp_path):
+    recs, engine = dataset
+    synthetic.write_partitioned(recs, tmp_path)
+    mat = DuckDBEngine(str(tmp_path), materialize=True)
+    for name, q in QUERIES.items():
+        assert mat.run(q.sql, name).rows == engine.run(q.sql, name).rows, name

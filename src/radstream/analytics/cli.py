@@ -99,7 +99,7 @@ def _select(args: argparse.Namespace, queries: dict[str, NamedQuery]) -> list[Na
     return out
 
 
-def make_engine(args: argparse.Namespace):  # noqa: ANN201
+def make_engine(args: argparse.Namespace, *, materialize: bool = False):  # noqa: ANN201
     """The engine for the target: DuckDBEngine (embedded/localstack/--source) or AthenaEngine (aws)."""
     target = _target(args)
     endpoint = _endpoint(args, target) if target != "aws" else (args.endpoint_url or None)
@@ -125,8 +125,8 @@ def make_engine(args: argparse.Namespace):  # noqa: ANN201
         return DuckDBEngine(source, endpoint_url=endpoint if target != "aws" else None,
                             region=session.region_name or "us-east-1",
                             access_key=creds.access_key if creds else None,
-                            secret_key=creds.secret_key if creds else None)
-    return DuckDBEngine(source)
+                            secret_key=creds.secret_key if creds else None, materialize=materialize)
+    return DuckDBEngine(source, materialize=materialize)
 
 
 def _fmt(v: Any) -> str:
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if not selected:
             sys.stderr.write("radstream query: name one or more queries, --all, --sql or --list\n")
             return 2
-        engine = make_engine(args)
+        engine = make_engine(args, materialize=len(selected) > 2)  # several queries: read objects once
         results = [engine.run(q.sql, q.name) for q in selected]
     except (QueryNotFoundError, QueryTranslationError, ValueError) as exc:
         sys.stderr.write(f"radstream query: {exc.args[0] if isinstance(exc, KeyError) else exc}\n")

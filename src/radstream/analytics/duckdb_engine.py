@@ -69,8 +69,10 @@ class DuckDBEngine:
     name = "duckdb"
 
     def __init__(self, root: str, *, endpoint_url: str | None = None, region: str = "us-east-1",
-                 access_key: str | None = None, secret_key: str | None = None, threads: int | None = None):
+                 access_key: str | None = None, secret_key: str | None = None, threads: int | None = None,
+                 materialize: bool = False):
         self.root = root.rstrip("/")
+        self.materialize = materialize  # read the objects once into tables (several queries, one scan)
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone='UTC'")
         if threads:
@@ -109,14 +111,17 @@ class DuckDBEngine:
             files[table] = n
             if n:
                 spec = ", ".join(f"'{c}': '{t}'" for c, t in cols.items())
+                kind = "TABLE" if self.materialize else "VIEW"
+                self.con.execute(f"DROP VIEW IF EXISTS {table}; DROP TABLE IF EXISTS {table}")
                 self.con.execute(
-                    f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_json('{_q(pattern)}', "
+                    f"CREATE {kind} {table} AS SELECT * FROM read_json('{_q(pattern)}', "
                     f"format='newline_delimited', columns={{{spec}}}, hive_partitioning=true, "
                     f"hive_types_autocast=false)")
             else:
                 sel = ", ".join(f"CAST(NULL AS {t}) AS \"{c}\"" for c, t in cols.items())
                 parts = ", ".join(f"CAST(NULL AS VARCHAR) AS {k}" for k in PARTITION_KEYS)
-                self.con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT {sel}, {parts} WHERE false")
+                self.con.execute(f"DROP VIEW IF EXISTS {table}; DROP TABLE IF EXISTS {table}")
+                self.con.execute(f"CREATE VIEW {table} AS SELECT {sel}, {parts} WHERE false")
         self.files = files
         return files
 
