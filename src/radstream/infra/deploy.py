@@ -161,6 +161,10 @@ class Planner:
         from radstream.analytics import glue_schema
         from radstream.analytics.athena_engine import ensure_workgroup
 
+        if self.target.name == "localstack":
+            # Glue and Athena are LocalStack Pro features; `radstream query` reads S3 with DuckDB instead.
+            logger.warning("localstack: skipping the Glue catalog and Athena workgroup (LocalStack Pro only)")
+            return []
         glue, athena = self.client("glue"), self.client("athena")
         bucket, database = self.names.telemetry_bucket, self.names.glue_database
         missing_or_changed = []
