@@ -194,3 +194,24 @@ def test_sample_dicom_path():
     assert sample_dicom_path("RG3_UNCR.dcm").endswith("RG3_UNCR.dcm")
     with pytest.raises(FileNotFoundError, match="pydicom-data"):
         sample_dicom_path("NOPE_DOES_NOT_EXIST.dcm")
+
+
+def test_no_warning_or_log_line_quotes_header_values(caplog):
+    """pydicom warns about invalid values *quoting them*; none of that may reach stderr/logs."""
+    import logging
+    import warnings
+
+    bad = {"StudyInstanceUID": "1.2.3.PLANTEDUIDVALUE", "PatientName": "Planted^Invalid\\Name" * 6,
+           "PatientBirthDate": "PLANTEDDATE", "PatientAge": "PLANTEDAGE"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = synthetic.chest_dicom(1, (128, 128), extra=bad)
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()  # writing the file above warns (pydicom, test setup); only reading is under test
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prepare_tensor(data, filename="x.dcm")
+        metadata_from_dicom(data)
+        deidentify_dicom(data, salt=SALT)
+    text = " ".join(str(w.message) for w in caught) + caplog.text
+    assert "PLANTED" not in text.upper()

@@ -179,13 +179,13 @@ def deidentify_dicom(data: bytes, *, salt: str) -> bytes:
         raise ValueError("deidentify_dicom needs a non-empty salt (a per-deployment secret)")
     if sniff(data) != DICOM:
         raise UnsupportedFormatError("deidentify_dicom needs a DICOM Part 10 file; this content is not DICOM.")
-    ds = _dicom.read_dataset(data)
-    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-        raise BurnedInAnnotationError(
-            "The DICOM image has burned-in annotation (BurnedInAnnotation = YES); its pixels may show patient "
-            "details that header de-identification cannot remove. Use a pixel-cleaning tool first."
-        )
-    with _dicom._quiet():
+    with _dicom.quiet():  # pydicom warnings can quote element values: never let them reach a log
+        ds = _dicom.read_dataset(data)
+        if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+            raise BurnedInAnnotationError(
+                "The DICOM image has burned-in annotation (BurnedInAnnotation = YES); its pixels may show patient "
+                "details that header de-identification cannot remove. Use a pixel-cleaning tool first."
+            )
         _clean(ds, salt)
         fm = ds.file_meta
         if "SOPInstanceUID" in ds:

@@ -46,7 +46,7 @@ _log = logging.getLogger(__name__)
 
 
 @contextmanager
-def _quiet():
+def quiet():
     """Silence pydicom's warnings (they can quote element values, i.e. PHI)."""
     plog = logging.getLogger("pydicom")
     old = plog.level
@@ -64,7 +64,7 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False):
     from pydicom.errors import InvalidDicomError
 
     try:
-        with _quiet():
+        with quiet():
             ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:
         raise CorruptImageError(
@@ -324,7 +324,7 @@ def check_pixel_length(ds, facts: Mapping[str, Any]) -> None:
 def decode_pixels(ds, facts: Mapping[str, Any]) -> np.ndarray:
     """Stored values as a 2-D integer array (pydicom + pylibjpeg plugins for compressed syntaxes)."""
     try:
-        with _quiet():
+        with quiet():
             arr = ds.pixel_array
     except Exception as exc:  # decoders raise RuntimeError/ValueError with codec messages (no PHI)
         msg = str(exc).lower()
@@ -383,7 +383,7 @@ def display_table(ds, arr_dtype: np.dtype) -> tuple[np.ndarray, dict[str, Any]]:
         stored = np.where(stored >= (1 << (bits_stored - 1)), stored - (1 << bits_stored), stored)
     values = stored.astype(np.int32)
     info: dict[str, Any] = {}
-    with _quiet():
+    with quiet():
         out = apply_modality_lut(values, ds)
         info["rescale"] = bool("ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds)
         if "VOILUTSequence" in ds:
@@ -473,7 +473,11 @@ def metadata_from_dicom(data: bytes, *, salt: str = "") -> dict[str, Any]:
         raise EmptyFileError("The file is empty (0 bytes). Upload the DICOM file again.")
     if sniff(data) != DICOM:
         raise UnsupportedFormatError("metadata_from_dicom needs a DICOM Part 10 file; this content is not DICOM.")
-    ds = read_dataset(data, stop_before_pixels=True)
+    with quiet():
+        return _metadata_from_dataset(read_dataset(data, stop_before_pixels=True), salt)
+
+
+def _metadata_from_dataset(ds, salt: str) -> dict[str, Any]:
     out: dict[str, Any] = {"metadata_source": "dicom-header"}
     uid = _str(ds, "StudyInstanceUID") or _str(ds, "SeriesInstanceUID") or _str(ds, "SOPInstanceUID")
     if uid:

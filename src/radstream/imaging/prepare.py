@@ -346,7 +346,8 @@ def prepare_tensor(
     fmt = sniff(data)
     check_extension(filename, fmt)
     if fmt == DICOM:
-        prepared = _prepare_dicom(data, metadata, limits, require_chest)
+        with _dicom.quiet():  # pydicom warnings can quote element values (PHI): keep them out of logs
+            prepared = _prepare_dicom(data, metadata, limits, require_chest)
     else:
         if require_chest:
             _dicom.check_chest(_dicom.sidecar_modality(metadata), _dicom.sidecar_body_part(metadata), where="sidecar")
