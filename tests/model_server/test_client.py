@@ -22,6 +22,7 @@ class FakeServer:
     def __init__(self, script):
         self.script = list(script)
         self.requests = []
+        self.peers = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +46,7 @@ class FakeServer:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
                 outer.requests.append((self.command, self.path, dict(self.headers), body))
+                outer.peers.append(self.client_address)
                 if outer.script:
                     status, payload = outer.script.pop(0)
                     return self._reply(status, payload if isinstance(payload, bytes) else json.dumps(payload).encode())
@@ -127,6 +129,19 @@ def test_client_sends_binary_extension(fake):
     head = json.loads(body[:hl])
     assert head["id"] == "r1" and head["inputs"][0]["parameters"]["binary_data_size"] == 64
     np.testing.assert_array_equal(np.frombuffer(body[hl:], "<f4"), x.ravel())
+
+
+def test_connections_are_reused_across_calls(fake):
+    """A warm Lambda keeps its keep-alive connection: same client socket for every call."""
+    from radstream.inference import get_client
+
+    srv = fake()
+    c1 = get_client(srv.url)
+    for _ in range(3):
+        c1.infer("fake", {"input": np.zeros((1,), np.float32)})
+    assert get_client(srv.url) is c1
+    get_client(srv.url).infer("fake", {"input": np.zeros((1,), np.float32)})
+    assert len(set(srv.peers)) == 1 and len(srv.peers) == 4
 
 
 def test_bad_endpoint_config():
