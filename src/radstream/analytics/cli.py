@@ -59,11 +59,25 @@ def _target(args: argparse.Namespace) -> str:
 
 
 def _endpoint(args: argparse.Namespace, target: str) -> str | None:
+    """--endpoint-url > $AWS_ENDPOINT_URL(_S3) > the running embedded stack's port (state dir) > default."""
     if args.endpoint_url:
         return args.endpoint_url
     env = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if env:
         return env
+    try:  # the project's own resolution (the port `radstream up` chose, LOCALSTACK_ENDPOINT, ...)
+        from pathlib import Path
+
+        from radstream.infra.targets import resolve
+
+        if target == "embedded":
+            from radstream.embedded import EmbeddedStack
+
+            kwargs = {"state_dir": Path(args.state_dir)} if getattr(args, "state_dir", None) else {}
+            return resolve("embedded", port=EmbeddedStack(**kwargs).port).endpoint_url
+        return resolve(target).endpoint_url
+    except Exception as exc:  # noqa: BLE001 - fall back to the documented default
+        log.debug("could not resolve the %s endpoint from the project settings: %s", target, exc)
     return DEFAULT_ENDPOINTS.get(target)
 
 
