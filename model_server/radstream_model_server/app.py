@@ -46,6 +46,7 @@ class Settings:
     max_batch_size: int = 8
     max_queue_delay_ms: float = 5.0
     intra_op_threads: int = 0
+    instances: int = 1
     max_request_bytes: int = 64 * 1024 * 1024
     access_log: bool = True
 
@@ -69,7 +70,8 @@ class Server:
         self.model = OnnxModel(s.model_path, name=s.model_name, version=s.model_version,
                                intra_op_threads=s.intra_op_threads)
         self.batcher = DynamicBatcher(self.model, max_batch_size=s.max_batch_size,
-                                      max_queue_delay_ms=s.max_queue_delay_ms, metrics=self.metrics)
+                                      max_queue_delay_ms=s.max_queue_delay_ms, metrics=self.metrics,
+                                      instances=s.instances)
         await self.batcher.start()
         try:  # warm-up: the first ONNX Runtime call allocates
             await self.batcher._run(self.model.example_input())
@@ -79,7 +81,7 @@ class Server:
         log.info("server ready", extra={"fields": {
             "model": self.model.name, "version": self.model.version, "stub": self.model.stub,
             "batching": self.batcher.enabled, "max_batch_size": self.batcher.max_batch_size,
-            "max_queue_delay_ms": s.max_queue_delay_ms}})
+            "max_queue_delay_ms": s.max_queue_delay_ms, "instances": s.instances}})
         try:
             yield
         finally:

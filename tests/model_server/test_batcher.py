@@ -68,3 +68,40 @@ def test_oversized_request_runs_alone(model):
     (out,) = _run(model, metrics, 2, 1, [np.zeros((3, 1, 224, 224), np.float32)])
     assert out["scores"].shape == (3, 14)
     assert _hist(metrics, "radstream_model_batch_size", model.name) == (1, 3)
+
+
+class _BarrierModel:
+    """Each model call waits until `parties` calls run at the same time (or times out)."""
+
+    name = "barrier"
+    batchable = True
+
+    def __init__(self, parties):
+        import threading
+
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def batch_size_of(self, inputs):
+        return next(iter(inputs.values())).shape[0]
+
+    def run(self, inputs):
+        self.barrier.wait()  # BrokenBarrierError if the calls are not concurrent
+        return {"y": inputs["x"] * 2}
+
+
+@pytest.mark.parametrize("max_batch_size", [1, 2])
+def test_instances_run_model_calls_concurrently(max_batch_size):
+    m = _BarrierModel(2)
+
+    async def go():
+        b = DynamicBatcher(m, max_batch_size=max_batch_size, max_queue_delay_ms=0, instances=2)
+        await b.start()
+        try:
+            xs = [np.full((1, 2), i, np.float32) for i in range(4)]
+            outs = await asyncio.gather(*(b.infer({"x": x}) for x in xs))
+            for x, out in zip(xs, outs):
+                np.testing.assert_array_equal(out["y"], x * 2)
+        finally:
+            await b.stop()
+
+    asyncio.run(go())
