@@ -170,6 +170,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-batch-size", type=int, default=8)
     ap.add_argument("--max-queue-delay-ms", type=float, nargs="+", default=[5.0, 0.0],
                     help="one 'batching on' configuration per delay (default: 5 and 0)")
+    ap.add_argument("--instances", type=int, default=1, help="model instances in every configuration")
+    ap.add_argument("--intra-op-threads", type=int, default=0, help="ONNX Runtime threads per call (0 = its default)")
     ap.add_argument("--payload", choices=["binary", "json"], default="binary")
     ap.add_argument("--models", nargs="+", choices=["stub", "cnn"], default=["stub", "cnn"])
     ap.add_argument("--model-path", default=None, help="benchmark this model instead of --models")
@@ -190,6 +192,8 @@ def main(argv=None) -> int:
                 models.append(("chestxray14-stub", []))
             else:
                 models.append(("synthetic-cnn", ["--model-path", str(build_synthetic_cnn(tmp))]))
+    server_args = ["--instances", str(args.instances), "--intra-op-threads", str(args.intra_op_threads)]
+    models = [(name, margs + server_args) for name, margs in models]
     x = np.random.default_rng(0).random((1, 1, 224, 224), dtype=np.float32)
     print(f"{os.cpu_count()} CPUs shared by client and server; payload {args.payload}; {args.seconds:g} s per cell; "
           f"batching on = max batch {args.max_batch_size}, max queue delay "
