@@ -42,6 +42,8 @@ class Study:
             from radstream.imaging import metadata_from_dicom
 
             metadata = metadata_from_dicom(data)
+            if study_id:
+                metadata["study_id"] = study_id
         study_id = study_id or (metadata or {}).get("study_id")
         if not isinstance(study_id, str) or not study_id:
             study_id = f"study-{uuid.uuid4().hex[:12]}"
