@@ -195,7 +195,9 @@ def main(argv=None) -> int:
     server_args = ["--instances", str(args.instances), "--intra-op-threads", str(args.intra_op_threads)]
     models = [(name, margs + server_args) for name, margs in models]
     x = np.random.default_rng(0).random((1, 1, 224, 224), dtype=np.float32)
-    print(f"{os.cpu_count()} CPUs shared by client and server; payload {args.payload}; {args.seconds:g} s per cell; "
+    print(f"{os.cpu_count()} CPUs shared by client and server; payload {args.payload}; "
+          f"{args.seconds:g} s per cell x {args.rounds} rounds; instances {args.instances}, "
+          f"intra-op threads {args.intra_op_threads or 'default'}; "
           f"batching on = max batch {args.max_batch_size}, max queue delay "
           f"{' / '.join(f'{d:g}' for d in args.max_queue_delay_ms)} ms; "
           "off = max batch 1", flush=True)
