@@ -177,22 +177,21 @@ def render(results: list[Any], fmt: str, out: TextIO, *, show_sql: bool = False,
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=out, width=max(100, Console().width))
+    tty = hasattr(out, "isatty") and out.isatty()
+    console = Console(file=out, width=Console().width if tty else 200)
     for r in results:
         caption = f"{r.engine} · {r.elapsed_ms:.0f} ms · {len(r.rows)} row(s)"
         if r.bytes_scanned is not None:
             caption += f" · {r.bytes_scanned:,} bytes scanned"
-        desc = descriptions.get(r.name, "")
-        if len(desc) > 90:
-            desc = desc[:90].rsplit(" ", 1)[0] + " …"
-        table = Table(title=f"{r.name} — {desc}".rstrip(" —"), caption=caption,
-                      title_justify="left")
+        console.print(f"[bold]{r.name}[/bold] — {descriptions.get(r.name, '')}".rstrip(" —"), highlight=False)
+        table = Table()
         for i, c in enumerate(r.columns):
             numeric = any(isinstance(row[i], (int, float)) and not isinstance(row[i], bool) for row in r.rows)
             table.add_column(c, justify="right" if numeric else "left")
         for row in r.rows:
             table.add_row(*[_fmt(v) for v in row])
         console.print(table)
+        console.print(caption, style="dim", highlight=False)
         if show_sql:
             console.print(r.sql, style="dim", markup=False, highlight=False)
 
