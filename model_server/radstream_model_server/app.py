@@ -15,7 +15,6 @@ model/version/route), 405, 413, 415, 500 (model failure) or 503 (not ready).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass

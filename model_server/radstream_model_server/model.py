@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,12 +205,16 @@ class OnnxModel:
         return int(first.shape[0]) if self.batchable and first.ndim else 1
 
     def example_input(self, batch: int = 1) -> dict[str, np.ndarray]:
-        """Zeros matching the inputs (dynamic dims -> ``batch`` first, 1 elsewhere): warm-up."""
+        """Zeros matching the inputs (dynamic dims: ``batch`` first, 1 elsewhere), for warm-up."""
         from .protocol import DATATYPES
 
         out = {}
         for t in self.inputs:
             shape = [(batch if i == 0 else 1) if d == -1 else d for i, d in enumerate(t.shape)]
-            dt = DATATYPES[t.datatype]
-            out[t.name] = np.zeros(shape, dtype=dt if dt != object else object) if math.prod(shape) >= 0 else None
+            if t.datatype == "BYTES":
+                arr = np.empty(shape, dtype=object)
+                arr.fill(b"")
+            else:
+                arr = np.zeros(shape, dtype=DATATYPES[t.datatype])
+            out[t.name] = arr
         return out
