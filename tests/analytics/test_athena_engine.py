@@ -68,3 +68,20 @@ def test_timeout_cancels():
     with pytest.raises(AthenaQueryTimeoutError):
         eng.run("SELECT 1")
     assert client.stopped == ["q-1"]
+
+
+def test_against_moto_athena_api_shapes(aws):
+    """moto's Athena is canned (no real results) but validates every request against the API model."""
+    from radstream.analytics.athena_engine import ensure_workgroup
+    from radstream.analytics.translate import load_queries
+
+    athena = aws("athena")
+    assert ensure_workgroup(athena, "s3://radstream-telemetry-123456789012/athena-results/") == "created"
+    assert ensure_workgroup(athena, "s3://radstream-telemetry-123456789012/athena-results/") == "unchanged"
+    wg = athena.get_work_group(WorkGroup="radstream-analytics")["WorkGroup"]
+    assert wg["Configuration"]["ResultConfiguration"]["OutputLocation"].endswith("/athena-results/")
+    eng = AthenaEngine(athena, sleep=lambda s: None)
+    res = eng.run(load_queries()["total_events"].sql, "total_events")
+    assert res.engine == "athena" and res.extra["query_execution_id"]
+    assert athena.get_query_execution(QueryExecutionId=res.extra["query_execution_id"])[
+        "QueryExecution"]["QueryExecutionContext"]["Database"] == "radstream_analytics"

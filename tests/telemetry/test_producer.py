@@ -164,3 +164,20 @@ def test_atexit_hook_flushes_buffer():
     p.put(rec(1))
     p._close_at_exit()
     assert len(client.delivered) == 1
+
+
+def test_non_retryable_errors_fail_fast():
+    class Missing:
+        calls = 0
+
+        def put_records(self, **kw):
+            Missing.calls += 1
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "no stream"}}, "PutRecords")
+
+    sleeps = []
+    p = producer(Missing(), max_attempts=6, sleep=sleeps.append)
+    res = p.send([rec(1), rec(2)])
+    assert Missing.calls == 1 and sleeps == []
+    assert [f.error_code for f in res.failed] == ["ResourceNotFoundException"] * 2

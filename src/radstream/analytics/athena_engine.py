@@ -58,14 +58,21 @@ def workgroup_config(output_location: str, *, bytes_scanned_cutoff: int | None =
 
 
 def ensure_workgroup(athena_client: Any, output_location: str, *, name: str = WORKGROUP) -> str:
-    """Create the workgroup if missing, else update its configuration. Returns created|updated."""
+    """Create the workgroup if missing, update it if its settings differ. Returns created|updated|unchanged."""
     cfg = workgroup_config(output_location)
     try:
-        athena_client.get_work_group(WorkGroup=name)
-    except athena_client.exceptions.InvalidRequestException:
+        workgroup = athena_client.get_work_group(WorkGroup=name).get("WorkGroup")
+    except athena_client.exceptions.InvalidRequestException:  # AWS: no such workgroup
+        workgroup = None
+    if not workgroup:  # moto answers an empty document instead of raising
         athena_client.create_work_group(Name=name, Configuration=cfg,
                                         Description="RadStream telemetry analytics")
         return "created"
+    current = workgroup.get("Configuration", {})
+    if (current.get("ResultConfiguration", {}).get("OutputLocation") == output_location
+            and current.get("EnforceWorkGroupConfiguration") is True
+            and current.get("BytesScannedCutoffPerQuery") == cfg.get("BytesScannedCutoffPerQuery")):
+        return "unchanged"
     updates = {
         "ResultConfigurationUpdates": {"OutputLocation": output_location,
                                        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},

@@ -277,6 +277,7 @@ class FirehoseForwarder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_discovery = 0.0
+        self._last_logged: dict[str, float] = {}
 
     # -- clients --------------------------------------------------------------------------
     def _client(self, service: str) -> Any:
@@ -320,9 +321,13 @@ class FirehoseForwarder:
             self._stop.wait(self.poll_interval_s)
 
     def _error(self, msg: str) -> None:
-        log.error("firehose forwarder: %s", msg)
-        self.errors.append(msg)
-        del self.errors[:-100]
+        now = time.monotonic()
+        if self._last_logged.get(msg, -1e9) + 60.0 <= now:  # the same error at most once a minute
+            log.error("firehose forwarder: %s", msg)
+            self._last_logged[msg] = now
+        if not self.errors or self.errors[-1] != msg:
+            self.errors.append(msg)
+            del self.errors[:-100]
 
     # -- work -----------------------------------------------------------------------------
     def discover(self) -> None:
@@ -353,21 +358,26 @@ class FirehoseForwarder:
                     self._error(f"delivery stream {name} skipped: {exc}")
             self._last_discovery = time.monotonic()
 
-    def _read_shards(self, d: _Delivery) -> None:
+    def _list_shards(self, d: _Delivery) -> None:
+        """Start an iterator (TRIM_HORIZON) for every shard not seen before (new or after resharding)."""
         kin = self._client("kinesis")
-        shards: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StreamName": d.stream_name}
         while True:
             resp = kin.list_shards(**kwargs)
-            shards.extend(resp.get("Shards") or [])
+            for shard in resp.get("Shards") or []:
+                sid = shard["ShardId"]
+                if sid not in d.iterators:
+                    d.iterators[sid] = kin.get_shard_iterator(
+                        StreamName=d.stream_name, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
             if not resp.get("NextToken"):
                 break
             kwargs = {"NextToken": resp["NextToken"]}
-        for shard in shards:
-            sid = shard["ShardId"]
-            if sid not in d.iterators:
-                d.iterators[sid] = kin.get_shard_iterator(
-                    StreamName=d.stream_name, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def _read_shards(self, d: _Delivery, list_shards: bool = False) -> None:
+        kin = self._client("kinesis")
+        if list_shards or not d.iterators:
+            self._list_shards(d)
+        for sid in list(d.iterators):
             while d.iterators.get(sid):
                 try:
                     resp = kin.get_records(ShardIterator=d.iterators[sid], Limit=10000)
@@ -402,12 +412,16 @@ class FirehoseForwarder:
     def poll_once(self) -> None:
         """One cycle: (re)discover when due, read new records, deliver buffers that are due."""
         with self._lock:
-            if time.monotonic() - self._last_discovery >= self.discover_interval_s or not self._deliveries:
+            rediscover = time.monotonic() - self._last_discovery >= self.discover_interval_s or not self._deliveries
+            if rediscover:
                 self.discover()
             for d in list(self._deliveries.values()):
                 try:
-                    self._read_shards(d)
+                    self._read_shards(d, list_shards=rediscover)
                 except Exception as exc:  # noqa: BLE001
+                    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+                    if code in ("ResourceNotFoundException", "InvalidArgumentException"):
+                        d.iterators.clear()  # stream (re)created: start over on its shards at the next cycle
                     self._error(f"{d.name}: reading stream {d.stream_name} failed: {type(exc).__name__}: {exc}")
                     continue
                 if d.buffer and d.first_buffered_at is not None and \
@@ -419,7 +433,7 @@ class FirehoseForwarder:
         with self._lock:
             self.discover()
             for d in self._deliveries.values():
-                self._read_shards(d)
+                self._read_shards(d, list_shards=True)
                 if d.buffer:
                     self._deliver(d)
             return self.stats()

@@ -35,6 +35,15 @@ MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 MAX_BYTES_PER_RECORD = 1024 * 1024
 MAX_PARTITION_KEY_LEN = 256
 
+#: Errors that another attempt cannot fix (missing stream, permissions, bad request, KMS setup):
+#: the records are reported as failed at once instead of after the whole backoff schedule.
+NON_RETRYABLE = frozenset({
+    "ResourceNotFoundException", "AccessDeniedException", "ValidationException", "InvalidArgumentException",
+    "UnrecognizedClientException", "InvalidSignatureException", "NoCredentialsError", "ParamValidationError",
+    "KMSAccessDeniedException", "KMSDisabledException", "KMSNotFoundException", "KMSInvalidStateException",
+    "KMSOptInRequired",
+})
+
 
 class TelemetryRecordTooLargeError(RadStreamError):
     """A telemetry record exceeds Kinesis' 1 MiB per-record limit; shrink the record (it is a bug)."""
@@ -260,6 +269,8 @@ class TelemetryProducer:
                 last_errors = {i: (code, str(exc)[:300]) for i in range(len(pending))}
                 log.warning("telemetry: PutRecords call failed (%s), attempt %d/%d",
                             code, attempt + 1, self.max_attempts)
+                if code in NON_RETRYABLE:
+                    break
                 continue
             results = resp.get("Records") or []
             if not resp.get("FailedRecordCount") and len(results) == len(pending):
@@ -277,6 +288,8 @@ class TelemetryProducer:
             pending, last_errors = retry, errors
             if not pending:
                 return result
+            if all(code in NON_RETRYABLE for code, _ in errors.values()):
+                break
         for i, e in enumerate(pending):
             code, msg = last_errors.get(i, ("Unknown", ""))
             result.failed.append(FailedRecord(e.record, e.key, code, msg))
