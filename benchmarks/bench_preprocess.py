@@ -73,16 +73,6 @@ def corpus(n: int) -> dict[str, list[tuple[str, bytes]]]:
     return sets
 
 
-def time_one(fn, repeat: int) -> float:
-    fn()  # warm (imports, caches)
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1000.0
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="timed runs per image (median taken)")

@@ -42,9 +42,6 @@ MODALITY_NAMES = {
     "ES": "endoscopy", "XC": "external camera photo", "SR": "structured report", "SM": "slide microscopy",
 }
 
-_log = logging.getLogger(__name__)
-
-
 @contextmanager
 def quiet():
     """Silence pydicom's warnings (they can quote element values, i.e. PHI)."""
