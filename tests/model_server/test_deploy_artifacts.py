@@ -98,38 +98,80 @@ def test_container_requirements_cover_the_package_imports():
     assert not missing, f"model_server/requirements.txt lacks {sorted(missing)}"
 
 
-def _engine_problem() -> str | None:
-    docker = shutil.which("docker") or shutil.which("podman")
-    if not docker:
-        return "no docker or podman CLI on PATH"
-    p = subprocess.run([docker, "info"], capture_output=True, text=True, timeout=30)
+def _container_cli() -> tuple[str | None, str]:
+    """(cli, reason-if-none). Uses RADSTREAM_CONTAINER_CLI (e.g. podman) if set, else docker
+    when `docker info` reaches an engine (a real one, or podman's socket via DOCKER_HOST)."""
+    import os
+
+    wanted = os.environ.get("RADSTREAM_CONTAINER_CLI")
+    cli = shutil.which(wanted) if wanted else shutil.which("docker")
+    if not cli:
+        return None, (f"{wanted} not on PATH" if wanted else
+                      "no docker CLI on PATH (set RADSTREAM_CONTAINER_CLI=podman to use podman)")
+    p = subprocess.run([cli, "info"], capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
-        return f"no Docker-compatible engine reachable ({docker} info: {(p.stderr or p.stdout).strip()[:160]})"
-    return None
+        return None, (f"no Docker-compatible engine reachable ({cli} info: "
+                      f"{(p.stderr or p.stdout).strip()[:160]}); set DOCKER_HOST or RADSTREAM_CONTAINER_CLI=podman")
+    return cli, ""
 
 
 @pytest.mark.container
-def test_container_builds_and_serves(tmp_path):
-    problem = _engine_problem()
-    if problem:
-        pytest.skip(problem)
-    docker = shutil.which("docker") or shutil.which("podman")
+def test_container_builds_and_serves():
+    """Build model_server/ as the docs say, run it like the Deployment does (non-root, read-only
+    root filesystem), and talk to it with tritonclient. BASE_IMAGE: RADSTREAM_TEST_BASE_IMAGE
+    (default python:3.11-slim, pulled if missing)."""
+    import os
+
+    cli, reason = _container_cli()
+    if not cli:
+        pytest.skip(reason)
+    base = os.environ.get("RADSTREAM_TEST_BASE_IMAGE", "python:3.11-slim")
+    if subprocess.run([cli, "image", "inspect", base], capture_output=True).returncode != 0:
+        pull = subprocess.run([cli, "pull", base], capture_output=True, text=True, timeout=300)
+        if pull.returncode != 0:
+            pytest.skip(f"base image {base} is not present and cannot be pulled "
+                        f"({pull.stderr.strip()[:160]}); set RADSTREAM_TEST_BASE_IMAGE to a local Python 3.11+ image")
+    is_podman = "podman" in subprocess.run([cli, "--version"], capture_output=True, text=True).stdout.lower()
     tag = "radstream-model-server:test"
-    subprocess.run([docker, "build", "-t", tag, str(MS)], check=True, timeout=1200)
+    build = [cli, "build", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
+    if is_podman:
+        build += ["--format", "docker"]  # OCI format drops HEALTHCHECK
+    subprocess.run(build + [str(MS)], check=True, capture_output=True, timeout=1200)
+
+    inspect = json.loads(subprocess.run([cli, "image", "inspect", tag], check=True, capture_output=True,
+                                        text=True).stdout)[0]
+    config = inspect.get("Config") or inspect.get("config") or {}
+    healthcheck = config.get("Healthcheck") or inspect.get("Healthcheck") or {}  # docker | podman
+    assert "/v2/health/ready" in " ".join(healthcheck.get("Test") or [])
+    assert config.get("User") not in (None, "", "root", "0", "0:0")
+
     port = free_port()
-    cid = subprocess.run([docker, "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8080", tag],
+    cid = subprocess.run([cli, "run", "-d", "--rm", "--read-only", "--tmpfs", "/tmp",
+                          "-p", f"127.0.0.1:{port}:8080", tag],
                          check=True, capture_output=True, text=True).stdout.strip()
     try:
-        deadline = time.monotonic() + 60
+        import numpy as np
+        import tritonclient.http as httpclient
+
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{port}")
+        deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/chestxray14-stub", timeout=2) as r:
-                    meta = json.loads(r.read())
+                if client.is_server_ready():
                     break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-        assert meta["parameters"]["stub"] is True
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                logs = subprocess.run([cli, "logs", cid], capture_output=True, text=True)
+                pytest.fail(f"container not ready in 90 s:\n{logs.stdout}{logs.stderr}")
+            time.sleep(0.5)
+        assert client.get_model_metadata("chestxray14-stub")["parameters"]["stub"] is True
+        inp = httpclient.InferInput("input", [1, 1, 224, 224], "FP32")
+        inp.set_data_from_numpy(np.zeros((1, 1, 224, 224), np.float32))
+        assert client.infer("chestxray14-stub", [inp]).as_numpy("scores").shape == (1, 14)
+        uid = subprocess.run([cli, "exec", cid, "id", "-u"], capture_output=True, text=True).stdout.strip()
+        assert uid == "10001"
+        if is_podman:
+            assert subprocess.run([cli, "healthcheck", "run", cid], capture_output=True).returncode == 0
     finally:
-        subprocess.run([docker, "rm", "-f", cid], capture_output=True)
+        subprocess.run([cli, "rm", "-f", cid], capture_output=True, timeout=60)
