@@ -1,0 +1,9 @@
+# A local stand-in for python:3.11-slim, built FROM a debootstrapped Debian bookworm, for
+# machines that reach apt and PyPI but no image registry (see build-local-base.sh).
+ARG DEBIAN_IMAGE=local/debian:bookworm
+FROM ${DEBIAN_IMAGE}
+COPY certs/ /usr/local/share/ca-certificates/
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip ca-certificates passwd \
+    && update-ca-certificates && rm -rf /var/lib/apt/lists/* \
+    && ln -s /usr/bin/python3 /usr/local/bin/python && rm -f /usr/lib/python3*/EXTERNALLY-MANAGED
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
