@@ -115,3 +115,11 @@ def test_materialized_engine_gives_the_same_answers(dataset, tmp_path):
     for name, q in QUERIES.items():
         res = mat.run(q.sql, name)
         assert_rows_match(name, res.columns, res.rows, engine.run(q.sql, name).rows)  # float sums may reorder
+
+
+def test_malformed_lines_are_skipped_like_the_json_serde(tmp_path):
+    recs = [events.performance_record("a", status="SUCCESS", processing_time_ms=10)]
+    synthetic.write_partitioned(recs, tmp_path, compress=False)
+    (f,) = [p for p in tmp_path.rglob("*") if p.is_file()]
+    f.write_text(f.read_text() + "{not json\n")
+    assert DuckDBEngine(str(tmp_path)).run("SELECT count(study_id) AS n FROM performance_metrics").rows == [[1]]

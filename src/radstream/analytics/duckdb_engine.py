@@ -115,7 +115,7 @@ class DuckDBEngine:
                 self.con.execute(f"DROP VIEW IF EXISTS {table}; DROP TABLE IF EXISTS {table}")
                 self.con.execute(
                     f"CREATE {kind} {table} AS SELECT * FROM read_json('{_q(pattern)}', "
-                    f"format='newline_delimited', columns={{{spec}}}, hive_partitioning=true, "
+                    f"format='newline_delimited', columns={{{spec}}}, hive_partitioning=true, ignore_errors=true, "
                     f"hive_types_autocast=false)")
             else:
                 sel = ", ".join(f"CAST(NULL AS {t}) AS \"{c}\"" for c, t in cols.items())
