@@ -306,3 +306,25 @@ def test_unused_high_bits_and_12bit_sign_extension_match_pydicom():
     signed12 = (a.astype(np.int32) - 2048).astype(np.int16) & np.int16(0x0FFF)  # 12-bit two's complement, no sign bits
     d = synthetic.chest_dicom(3, pixel_array=signed12.view(np.int16), bits_stored=12, window=(0, 3000))
     np.testing.assert_allclose(prepare_tensor(d, filename="s.dcm").tensor[0, 0], naive_dicom(d), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [
+    "MR_small_RLE.dcm",               # RLE Lossless (pydicom's own decoder)
+    "MR_small_jpeg_ls_lossless.dcm",  # JPEG-LS (pylibjpeg-libjpeg)
+    "MR_small_bigendian.dcm",         # Explicit VR Big Endian (no zero-copy path)
+    "MR_small_implicit.dcm",          # Implicit VR Little Endian (zero-copy path)
+    "693_J2KR.dcm",                   # JPEG 2000 lossless, signed CT
+    "J2K_pixelrep_mismatch.dcm",      # J2K stream signedness differs from PixelRepresentation
+])
+def test_transfer_syntaxes_match_pydicom_reference(name):
+    data = read_sample(name)
+    out = prepare_tensor(data, filename=name, require_chest=False, limits=Limits(max_aspect=5))
+    check_tensor(out.tensor)
+    np.testing.assert_allclose(out.tensor[0, 0], naive_dicom(data), atol=1e-4)
+
+
+def test_undecodable_compressed_pixel_data_is_corrupt_not_a_crash():
+    # pydicom's own known-bad sample: JPEG Extended 12-bit with a misplaced marker segment
+    with pytest.raises(E.CorruptImageError, match="JPEG Extended"):
+        prepare_tensor(read_sample("JPEG-lossy.dcm"), filename="x.dcm", require_chest=False,
+                       limits=Limits(max_aspect=5))

@@ -408,6 +408,8 @@ def to_display(ds, arr: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         raise UnsupportedBitDepthError(
             f"The DICOM pixel data decoded to {arr.dtype}; RadStream reads 8-16 bit integer radiographs."
         )
+    if not arr.dtype.isnative:  # e.g. Explicit VR Big Endian: the unsigned view below must see native words
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     table, info = display_table(ds, arr.dtype)
     unsigned = np.dtype(f"u{arr.dtype.itemsize}")
     img = table[arr.view(unsigned)]
