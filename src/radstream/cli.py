@@ -66,9 +66,14 @@ def _deploy(target, dry_run: bool = False) -> list:
 # -- commands ---------------------------------------------------------------------------------
 def cmd_up(args) -> int:
     if args.target == "localstack":
-        console.print("[yellow]`radstream up --target localstack` needs Docker Compose: run `docker compose up -d` "
-                      "then `radstream deploy --target localstack` (see README, 'LocalStack target').[/yellow]")
-        return 2
+        from radstream import localstack_compose
+
+        target = _target(args)
+        with console.status("starting LocalStack and the model server (docker compose) ..."):
+            localstack_compose.up(target.endpoint_url)
+        _print_steps(_deploy(target), dry_run=False)
+        console.print(f"[green]up[/green]: LocalStack at {target.endpoint_url}")
+        return 0
     stack = _stack(args)
     with console.status("starting the embedded stack ..."):
         stack.start()
@@ -80,6 +85,12 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
+    if args.target == "localstack":
+        from radstream import localstack_compose
+
+        localstack_compose.down()
+        console.print("stopped: localstack, model-server")
+        return 0
     stopped = _stack(args).stop()
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     return 0
@@ -200,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="emulator port (default 4566, or RADSTREAM_EMULATOR_PORT)")
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("down", help="stop the embedded stack")
+    p = sub.add_parser("down", help="stop the stack")
+    p.add_argument("--target", choices=["embedded", "localstack"], default="embedded")
     p.set_defaults(func=cmd_down)
 
     p = sub.add_parser("status", help="report whether the stack runs and the deployment is up to date")

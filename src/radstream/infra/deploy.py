@@ -187,11 +187,14 @@ class Planner:
             steps.append(Step(f"glue crawler {glue_schema.CRAWLER}", "create", "over raw_telemetry/",
                               lambda: glue_schema.ensure_crawler(glue, self.names.role_arn(self.names.firehose_role),
                                                                  database=database)))
-        try:
-            athena.get_work_group(WorkGroup=self.names.athena_workgroup)
-        except ClientError as exc:
-            if _error_code(exc) not in ("InvalidRequestException", "ResourceNotFoundException"):
-                raise
+        workgroups, token = set(), None
+        while True:  # list_work_groups has no boto3 paginator
+            page = athena.list_work_groups(**({"NextToken": token} if token else {}))
+            workgroups.update(w["Name"] for w in page.get("WorkGroups", []))
+            token = page.get("NextToken")
+            if not token:
+                break
+        if self.names.athena_workgroup not in workgroups:
             output = f"s3://{bucket}/athena-results/"
             steps.append(Step(f"athena workgroup {self.names.athena_workgroup}", "create", f"results to {output}",
                               lambda: ensure_workgroup(athena, output, name=self.names.athena_workgroup)))
