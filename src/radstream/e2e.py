@@ -180,27 +180,21 @@ class Checks:
         return f"{len(keys)} objects under s3://{self.names.telemetry_bucket}/raw_telemetry/"
 
     # -- comprehensive --------------------------------------------------------------------
+    def _submit_pydicom_sample(self, name: str, suffix: str) -> dict:
+        from radstream.imaging import metadata_from_dicom, sample_dicom_path
+
+        with open(sample_dicom_path(name), "rb") as handle:
+            data = handle.read()
+        study_id = f"{self.prefix}-{suffix}"
+        return self.client.submit(Study(data, name, dict(metadata_from_dicom(data), study_id=study_id), study_id))
+
     def real_dicom_succeeds(self) -> str:
-        from pydicom.data import get_testdata_file
-
-        from radstream.imaging import metadata_from_dicom
-
-        data = open(get_testdata_file("RG1_UNCR.dcm"), "rb").read()
-        study_id = f"{self.prefix}-rg1"
-        record = self.client.submit(Study(data, "RG1_UNCR.dcm", dict(metadata_from_dicom(data), study_id=study_id),
-                                          study_id))
+        record = self._submit_pydicom_sample("RG1_UNCR.dcm", "rg1")
         expect(record["status"] == "SUCCEEDED", f"record {record}")
         return f"RG1_UNCR.dcm: {record['findings']!r}"
 
     def leg_is_rejected(self) -> str:
-        from pydicom.data import get_testdata_file
-
-        from radstream.imaging import metadata_from_dicom
-
-        data = open(get_testdata_file("RG3_UNCR.dcm"), "rb").read()
-        study_id = f"{self.prefix}-rg3"
-        record = self.client.submit(Study(data, "RG3_UNCR.dcm", dict(metadata_from_dicom(data), study_id=study_id),
-                                          study_id))
+        record = self._submit_pydicom_sample("RG3_UNCR.dcm", "rg3")
         expect(record["status"] == "FAILED" and record["error"]["code"] == "NotChestImageError", f"record {record}")
         return record["error"]["message"]
 
