@@ -328,3 +328,30 @@ def test_undecodable_compressed_pixel_data_is_corrupt_not_a_crash():
     with pytest.raises(E.CorruptImageError, match="JPEG Extended"):
         prepare_tensor(read_sample("JPEG-lossy.dcm"), filename="x.dcm", require_chest=False,
                        limits=Limits(max_aspect=5))
+
+
+def _deflated(data: bytes) -> bytes:
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def test_deflated_dicom_decodes():
+    plain = synthetic.chest_dicom(4, (300, 300))
+    deflated = _deflated(plain)
+    assert len(deflated) < len(plain)
+    np.testing.assert_allclose(prepare_tensor(deflated, filename="d.dcm").tensor,
+                               prepare_tensor(plain, filename="p.dcm").tensor, atol=1e-6)
+
+
+def test_deflated_dicom_bomb_refused_before_parsing():
+    # 1000x1000 16-bit of zeros deflates to ~2 KB; with a 100k-pixel limit it may inflate to ~1.4 MB at most
+    bomb = _deflated(synthetic.chest_dicom(4, pixel_array=np.zeros((1000, 1000), np.uint16)))
+    assert len(bomb) < 10_000
+    with pytest.raises(E.DecompressionBombError, match="inflates"):
+        prepare_tensor(bomb, filename="b.dcm", limits=Limits(max_pixels=100_000))

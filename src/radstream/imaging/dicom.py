@@ -21,6 +21,7 @@ import numpy as np
 from .errors import (
     ColourImageError,
     CorruptImageError,
+    DecompressionBombError,
     MetadataMismatchError,
     MultiFrameError,
     NotChestImageError,
@@ -56,10 +57,38 @@ def quiet():
         plog.setLevel(old)
 
 
-def read_dataset(data: bytes, *, stop_before_pixels: bool = False):
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+def check_deflate_size(data: bytes, max_inflated: int) -> None:
+    """Deflated Explicit VR Little Endian compresses the whole dataset: a few KB can inflate to
+    gigabytes before any header is readable. Inflate at most ``max_inflated`` bytes to check."""
+    import zlib
+
+    # File meta: (0002,0000) UL group length right after "DICM", explicit VR little endian.
+    if data[132:136] != b"\x02\x00\x00\x00" or data[136:138] != b"UL":
+        return  # no group length: dcmread handles (or rejects) it
+    meta_end = 144 + struct.unpack("<I", data[140:144])[0]
+    if DEFLATED.encode() not in data[132:meta_end]:
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data[meta_end:], max_inflated)
+    except zlib.error:
+        raise CorruptImageError("The deflated DICOM dataset is corrupt (bad deflate stream). Re-export it.") from None
+    if len(out) >= max_inflated and (inflater.unconsumed_tail or not inflater.eof):
+        raise DecompressionBombError(
+            f"The deflated DICOM dataset inflates to more than {max_inflated:,} bytes, over the limit for one "
+            "image; refused before parsing (possible decompression bomb)."
+        )
+
+
+def read_dataset(data: bytes, *, stop_before_pixels: bool = False, max_inflated: int | None = None):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    if max_inflated is not None and DEFLATED.encode() in data[:1024]:
+        check_deflate_size(data, max_inflated)
     try:
         with quiet():
             ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)

@@ -296,7 +296,8 @@ _DICOM_SOURCE_KEYS = (
 
 
 def _prepare_dicom(data: bytes, metadata: Mapping[str, Any] | None, limits: Limits, require_chest: bool) -> PreparedImage:
-    ds = _dicom.read_dataset(data)
+    # header + pixels of the largest allowed image, x2 for 32-bit/odd layouts, + 1 MiB of header
+    ds = _dicom.read_dataset(data, max_inflated=limits.max_pixels * 4 + (1 << 20))
     facts = _dicom.dicom_facts(ds)
     _dicom.check_structure(ds, facts, len(data))
     check_dimensions(facts["width"], facts["height"], DICOM, limits)
