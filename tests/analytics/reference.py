@@ -7,7 +7,6 @@ nearest-rank percentiles (the exact definition the local engine uses for approx_
 import math
 from collections import defaultdict
 from datetime import datetime, timezone
-from statistics import fmean
 
 
 def ts(r):
