@@ -10,6 +10,7 @@ Every option also reads an environment variable (the flag wins):
     --max-batch-size     RADSTREAM_MAX_BATCH_SIZE           8  (1 = dynamic batching off)
     --max-queue-delay-ms RADSTREAM_MAX_QUEUE_DELAY_MS       5
     --instances          RADSTREAM_MODEL_INSTANCES          1  (concurrent model executions)
+    --max-queue-size     RADSTREAM_MAX_QUEUE_SIZE           0  (waiting requests before 503; 0 = no limit)
     --intra-op-threads   RADSTREAM_INTRA_OP_THREADS         0  (ONNX Runtime default)
     --log-level          RADSTREAM_LOG_LEVEL                info
     --no-access-log      RADSTREAM_ACCESS_LOG=0
@@ -44,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-queue-delay-ms", type=float, default=float(_env("RADSTREAM_MAX_QUEUE_DELAY_MS", "5")))
     ap.add_argument("--instances", type=int, default=int(_env("RADSTREAM_MODEL_INSTANCES", "1")),
                     help="model executions that may run at once (Triton's instance count)")
+    ap.add_argument("--max-queue-size", type=int, default=int(_env("RADSTREAM_MAX_QUEUE_SIZE", "0")),
+                    help="answer 503 (Retry-After: 1) when this many requests are already waiting; 0 = no limit")
     ap.add_argument("--intra-op-threads", type=int, default=int(_env("RADSTREAM_INTRA_OP_THREADS", "0")))
     ap.add_argument("--log-level", default=_env("RADSTREAM_LOG_LEVEL", "info"),
                     choices=["debug", "info", "warning", "error"])
@@ -65,7 +68,8 @@ def main(argv=None) -> int:
     settings = Settings(
         model_path=args.model_path, model_name=args.model_name, model_version=args.model_version,
         max_batch_size=args.max_batch_size, max_queue_delay_ms=args.max_queue_delay_ms,
-        intra_op_threads=args.intra_op_threads, instances=args.instances, access_log=not args.no_access_log,
+        intra_op_threads=args.intra_op_threads, instances=args.instances,
+        max_queue_size=args.max_queue_size, access_log=not args.no_access_log,
     )
     try:  # fail fast, with a clear message, before binding the port
         from .model import resolve_model_file

@@ -9,7 +9,8 @@
     GET  /metrics                   Prometheus text format
 
 Errors: ``{"error": "..."}`` with 400 (bad request: shape, datatype, JSON), 404 (unknown
-model/version/route), 405, 413, 415, 500 (model failure) or 503 (not ready).
+model/version/route), 405, 413, 415, 500 (model failure) or 503 (not ready, or more than
+``max_queue_size`` requests waiting; sent with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import __version__
-from .batcher import DynamicBatcher, ModelExecutionError
+from .batcher import DynamicBatcher, ModelExecutionError, QueueFullError
 from .metrics import Metrics
 from .model import OnnxModel
 from .protocol import ProtocolError, encode_infer_response, parse_infer_request
@@ -46,6 +47,7 @@ class Settings:
     max_queue_delay_ms: float = 5.0
     intra_op_threads: int = 0
     instances: int = 1
+    max_queue_size: int = 0
     max_request_bytes: int = 64 * 1024 * 1024
     access_log: bool = True
 
@@ -70,7 +72,7 @@ class Server:
                                intra_op_threads=s.intra_op_threads)
         self.batcher = DynamicBatcher(self.model, max_batch_size=s.max_batch_size,
                                       max_queue_delay_ms=s.max_queue_delay_ms, metrics=self.metrics,
-                                      instances=s.instances)
+                                      instances=s.instances, max_queue_size=s.max_queue_size)
         await self.batcher.start()
         try:  # warm-up: the first ONNX Runtime call allocates
             await self.batcher._run(self.model.example_input())
@@ -161,6 +163,8 @@ class Server:
                 results = await self.batcher.infer(req.inputs)
             except ModelExecutionError as exc:
                 raise ProtocolError(str(exc), 500) from None
+            except QueueFullError as exc:
+                raise ProtocolError(str(exc), 503) from None
             body_out, headers = encode_infer_response(
                 model_name=m.name, model_version=m.version, request_id=req.id,
                 outputs=[(n, results[n], b) for n, b in wanted],
@@ -172,6 +176,8 @@ class Server:
             resp = error(exc.message, status)
             if req_id is not None:
                 resp = JSONResponse({"error": exc.message, "id": req_id}, status_code=status)
+            if status == 503:
+                resp.headers["Retry-After"] = "1"
             return resp
         except Exception as exc:  # pragma: no cover - last resort, still a protocol-shaped answer
             status = 500

@@ -41,15 +41,21 @@ class ModelExecutionError(RuntimeError):
     """The model failed on a (validated) batch."""
 
 
+class QueueFullError(RuntimeError):
+    """More requests are waiting than ``max_queue_size`` allows (the server answers 503)."""
+
+
 class DynamicBatcher:
     def __init__(self, model: OnnxModel, *, max_batch_size: int = 8, max_queue_delay_ms: float = 5.0,
-                 metrics: Metrics | None = None, instances: int = 1):
+                 metrics: Metrics | None = None, instances: int = 1, max_queue_size: int = 0):
         self.model = model
         self.max_batch_size = max(1, int(max_batch_size))
         self.max_queue_delay_s = max(0.0, float(max_queue_delay_ms)) / 1000.0
         self.enabled = self.max_batch_size > 1 and model.batchable
         self.metrics = metrics
         self.instances = max(1, int(instances))
+        self.max_queue_size = max(0, int(max_queue_size))  # 0 = unbounded
+        self._waiting = 0  # requests accepted but not yet running (unbatched path)
         self._executor = ThreadPoolExecutor(max_workers=self.instances, thread_name_prefix="model")
         self._pending: collections.deque[_Item] = collections.deque()
         self._wakeup: asyncio.Event | None = None
@@ -94,14 +100,29 @@ class DynamicBatcher:
             if self.metrics:
                 self.metrics.compute_seconds.labels(self.model.name).observe(time.perf_counter() - t0)
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a model instance."""
+        return self._waiting + len(self._pending)
+
     async def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.max_queue_size and self.queued >= self.max_queue_size:
+            raise QueueFullError(f"model '{self.model.name}' has {self.queued} requests waiting "
+                                 f"(max_queue_size {self.max_queue_size}); retry later")
         size = self.model.batch_size_of(inputs)
         if not self.enabled:
             # One model call per request, in arrival order.
             t0 = time.perf_counter()
-            async with self._slots:
+            self._waiting += 1
+            try:
+                await self._slots.acquire()
+            finally:
+                self._waiting -= 1
+            try:
                 self._observe(size, [time.perf_counter() - t0])
                 return await self._run(inputs)
+            finally:
+                self._slots.release()
         key = tuple((n, a.dtype.str, a.shape[1:]) for n, a in sorted(inputs.items()))
         fut = asyncio.get_running_loop().create_future()
         self._pending.append(_Item(inputs, size, key, fut))

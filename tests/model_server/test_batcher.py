@@ -105,3 +105,53 @@ def test_instances_run_model_calls_concurrently(max_batch_size):
             await b.stop()
 
     asyncio.run(go())
+
+
+class _GateModel:
+    """run() blocks until the test opens the gate."""
+
+    name = "gate"
+    batchable = True
+
+    def __init__(self):
+        import threading
+
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    def batch_size_of(self, inputs):
+        return next(iter(inputs.values())).shape[0]
+
+    def run(self, inputs):
+        self.started.set()
+        assert self.gate.wait(10)
+        return {"y": inputs["x"]}
+
+
+@pytest.mark.parametrize("max_batch_size", [1, 4])
+def test_queue_limit_rejects_when_full(max_batch_size):
+    from radstream_model_server.batcher import QueueFullError
+
+    m = _GateModel()
+
+    async def go():
+        b = DynamicBatcher(m, max_batch_size=max_batch_size, max_queue_delay_ms=0, max_queue_size=1)
+        await b.start()
+        try:
+            x = np.zeros((1, 1), np.float32)
+            first = asyncio.ensure_future(b.infer({"x": x}))
+            while not m.started.is_set():  # the first request is running (not waiting)
+                await asyncio.sleep(0.01)
+            second = asyncio.ensure_future(b.infer({"x": x}))
+            await asyncio.sleep(0.05)
+            assert b.queued == 1
+            with pytest.raises(QueueFullError, match="max_queue_size 1"):
+                await b.infer({"x": x})
+            m.gate.set()
+            await asyncio.gather(first, second)
+            assert b.queued == 0
+        finally:
+            m.gate.set()
+            await b.stop()
+
+    asyncio.run(go())
