@@ -67,7 +67,7 @@ bench-telemetry: $(STAMP) ## Kinesis producer: batched vs one put per event
 	$(BIN)/python benchmarks/bench_telemetry.py
 
 bench-queries: $(STAMP) ## the 14 analytics queries over 1,000,000 events
-	$(BIN)/python benchmarks/bench_queries.py
+	$(BIN)/python benchmarks/bench_queries.py --s3
 
 build-stub-model: $(STAMP) ## rebuild the stub ONNX model reproducibly
 	$(BIN)/python model_server/build_stub_model.py
