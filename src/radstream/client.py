@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from radstream.config import deid_salt
 from radstream.infra.targets import Target
 from radstream.metadata import is_safe_study_id
 from radstream.records import failure_key, record_key_for, result_key
@@ -41,7 +42,7 @@ class Study:
             # No sidecar given: derive one from the DICOM header (de-identified).
             from radstream.imaging import metadata_from_dicom
 
-            metadata = metadata_from_dicom(data)
+            metadata = metadata_from_dicom(data, salt=deid_salt())
             if study_id:
                 metadata["study_id"] = study_id
         study_id = study_id or (metadata or {}).get("study_id")
@@ -70,9 +71,15 @@ class PipelineClient:
             raise
 
     def upload(self, study: Study) -> None:
-        """Image first, sidecar last: the sidecar's arrival triggers the pipeline."""
+        """Image first, sidecar last: the sidecar's arrival triggers the pipeline.
+
+        The image is stored as ``image<ext>``: file names are often patient names, and the key
+        ends up in records and telemetry. The extension stays, since a mismatch with the
+        content is itself reported.
+        """
         prefix = study_prefix(study.study_id)
-        self.s3.put_object(Bucket=self.names.images_bucket, Key=prefix + study.filename, Body=study.image)
+        extension = Path(study.filename).suffix.lower()[:10]
+        self.s3.put_object(Bucket=self.names.images_bucket, Key=f"{prefix}image{extension}", Body=study.image)
         sidecar = json.dumps(study.metadata if study.metadata is not None else {}).encode()
         self.s3.put_object(Bucket=self.names.images_bucket, Key=prefix + SIDECAR_NAME, Body=sidecar,
                            ContentType="application/json")

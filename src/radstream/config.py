@@ -117,5 +117,10 @@ def model_name() -> str:
     return os.environ.get("RADSTREAM_MODEL_NAME", DEFAULT_MODEL_NAME)
 
 
+def deid_salt() -> str:
+    """Salt for the hashes that replace DICOM UIDs (study ids derived from headers); set one per deployment."""
+    return os.environ.get("RADSTREAM_DEID_SALT", "")
+
+
 def pipeline_version() -> str:
     return os.environ.get("RADSTREAM_PIPELINE_VERSION", PIPELINE_VERSION)

@@ -13,6 +13,7 @@ import uuid
 from typing import Callable
 
 from radstream.client import PipelineClient, Study
+from radstream.config import deid_salt
 from radstream.imaging import synthetic
 from radstream.infra import stack as stack_def
 
@@ -186,7 +187,7 @@ class Checks:
         with open(sample_dicom_path(name), "rb") as handle:
             data = handle.read()
         study_id = f"{self.prefix}-{suffix}"
-        return self.client.submit(Study(data, name, dict(metadata_from_dicom(data), study_id=study_id), study_id))
+        return self.client.submit(Study(data, name, dict(metadata_from_dicom(data, salt=deid_salt()), study_id=study_id), study_id))
 
     def real_dicom_succeeds(self) -> str:
         record = self._submit_pydicom_sample("RG1_UNCR.dcm", "rg1")

@@ -23,7 +23,6 @@ OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "body_part": str,
     "patient_age": int,
     "patient_sex": str,
-    "institution": str,
     "priority": str,
 }
 VALID_SEXES = frozenset({"M", "F", "O", "U"})

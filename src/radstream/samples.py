@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from radstream.config import deid_salt
 from radstream.imaging import synthetic
 
 
@@ -49,7 +50,7 @@ def build_samples(run_id: str) -> list[tuple[Sample, bytes, dict | None, str]]:
     def add(sample: Sample, data: bytes, metadata: dict | None) -> None:
         study_id = f"{sample.name}-{run_id}"
         if metadata is None:
-            metadata = metadata_from_dicom(data)
+            metadata = metadata_from_dicom(data, salt=deid_salt())
         metadata = dict(metadata, study_id=study_id)
         studies.append((sample, data, metadata, study_id))
 

@@ -127,12 +127,14 @@ def test_seed_execution_fails_through_catch(embedded_stack, seed_image):
 # -- through the upload trigger -------------------------------------------------------------------
 def test_happy_path_upload(embedded_stack):
     study_id = uid("happy")
-    record = embedded_stack.submit(synthetic.chest_jpeg(7, (2048, 2048)), meta(study_id), "chest.jpg")
+    # users name files after patients: the name must not travel into S3 keys or records
+    record = embedded_stack.submit(synthetic.chest_jpeg(7, (2048, 2048)), meta(study_id), "DOE_JOHN_1961.jpg")
     assert record["status"] == "SUCCEEDED", record
     assert isinstance(record["findings"], str) and 0.0 <= record["confidence"] <= 1.0
     assert record["stub"] is True and record["latency_ms"] > 0
     stored = read_json(embedded_stack, embedded_stack.names.results_bucket, f"results/{study_id}/result.json")
     assert stored["study_id"] == study_id and stored["inference_results"]["findings"] == record["findings"]
+    assert stored["image"].endswith(f"incoming/{study_id}/image.jpg") and "DOE" not in json.dumps(stored)
     assert list_keys(embedded_stack, embedded_stack.names.results_bucket, f"failures/{study_id}/") == []
 
 
