@@ -54,9 +54,11 @@ def spec(handler: str, timeout_s: float = 5, memory_mb: int = 256, env: dict | N
                         code_zip=CODE)
 
 
-@pytest.fixture
-def runtime(tmp_path):
-    rt = LambdaRuntime(tmp_path, base_env={"PATH": "/usr/bin:/bin"})
+@pytest.fixture(params=["forked", "spawned"])
+def runtime(tmp_path, request):
+    """Both ways an execution environment starts must behave the same."""
+    rt = LambdaRuntime(tmp_path, base_env={"PATH": "/usr/bin:/bin"}, preload=request.param == "forked")
+    assert type(rt.launcher).__name__ == ("ZygoteLauncher" if request.param == "forked" else "SpawnLauncher")
     yield rt
     rt.shutdown()
 
