@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
-        query bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
+        query model-server container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,6 +68,12 @@ bench-telemetry: $(STAMP) ## Kinesis producer: batched vs one put per event
 
 bench-queries: $(STAMP) ## the 14 analytics queries over 1,000,000 events
 	$(BIN)/python benchmarks/bench_queries.py --s3
+
+model-server: $(STAMP) ## run the model server alone in the foreground on 127.0.0.1:8080
+	$(BIN)/python -m radstream_model_server --host 127.0.0.1 --port 8080
+
+container-model-server: ## build the model server image (needs a Docker-compatible engine)
+	docker build -t radstream-model-server:0.1.0 model_server/
 
 build-stub-model: $(STAMP) ## rebuild the stub ONNX model reproducibly
 	$(BIN)/python model_server/build_stub_model.py
