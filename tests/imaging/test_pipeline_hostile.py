@@ -141,7 +141,7 @@ def test_real_chest_radiograph_flows_through_deidentified(embedded_stack, rg1_pl
         any(study_id.encode() in body for where, body in scanned.items() if names.telemetry_bucket in where)
 
     # positive control: the same detector finds the identifiers in the original upload (PHI zone)
-    upload = _object_text(embedded_stack, names.images_bucket, f"incoming/{study_id}/chest.dcm")
+    upload = _object_text(embedded_stack, names.images_bucket, f"incoming/{study_id}/image.dcm")  # uploads are stored as image<ext>
     assert all(any(v in upload for v in variants) for variants in needles.values())
 
     leaks = [f"{name} in {where}" for where, body in scanned.items()
