@@ -66,3 +66,20 @@ def embedded_stack(tmp_path_factory) -> RunningStack:
         yield RunningStack(embedded, target)
     finally:
         embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A bare moto server in its own process, for tests of AWS I/O that need no pipeline."""
+    from moto_process import running_moto_server
+
+    with running_moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def aws(moto_endpoint, monkeypatch):
+    """``aws("s3")`` -> a boto3 client for the bare moto server."""
+    from moto_process import client_factory
+
+    return client_factory(moto_endpoint, monkeypatch)

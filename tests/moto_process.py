@@ -1,23 +1,22 @@
+"""A moto server in its own process on a free port, for tests of AWS I/O that need no pipeline.
+
+FACTS: keep moto out of the test process (pyarrow/DuckDB readers hang against an in-process
+moto thread), so tests that need one share ``running_moto_server`` (the ``moto_endpoint`` fixture).
+"""
+
+import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
-import pytest
+from radstream.embedded import free_port
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """A moto server in its own process on a free port (FACTS: keep moto out of the test process)."""
-    port = _free_port()
+@contextlib.contextmanager
+def running_moto_server():
+    port = free_port()
     env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", MOTO_PORT=str(port))
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -32,19 +31,20 @@ def moto_endpoint():
                 proc.kill()
                 raise RuntimeError("moto server did not start")
             time.sleep(0.1)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
-@pytest.fixture
-def aws(moto_endpoint, monkeypatch):
+def client_factory(endpoint: str, monkeypatch):
     import boto3
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     session = boto3.session.Session(region_name="us-east-1")
-    return lambda svc: session.client(svc, endpoint_url=moto_endpoint)
+    return lambda service: session.client(service, endpoint_url=endpoint)
