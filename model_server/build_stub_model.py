@@ -30,27 +30,15 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from radstream.inference.findings import CHESTXRAY14_LABELS
+
 SEED = 20261127
 OPSET = 17
 IR_VERSION = 8  # readable by every onnxruntime >= 1.10
 
-# ChestX-ray14 (NIH) finding labels, in the order of the model's output columns.
-LABELS = [
-    "Atelectasis",
-    "Cardiomegaly",
-    "Effusion",
-    "Infiltration",
-    "Mass",
-    "Nodule",
-    "Pneumonia",
-    "Pneumothorax",
-    "Consolidation",
-    "Edema",
-    "Emphysema",
-    "Fibrosis",
-    "Pleural_Thickening",
-    "Hernia",
-]
+# ChestX-ray14 (NIH) finding labels, in the order of the model's output columns: the pipeline's own
+# list, so the stub's metadata and the findings translation cannot drift apart.
+LABELS = list(CHESTXRAY14_LABELS)
 
 DEFAULT_OUT = (
     Path(__file__).resolve().parent
