@@ -136,3 +136,15 @@ def test_broken_deployment_reports_import_error(runtime):
     error = json.loads(result.payload)
     assert error["errorType"] == "Runtime.ImportModuleError"
     assert "missing_module" in error["errorMessage"]
+
+
+def test_a_dead_zygote_falls_back_to_spawning(tmp_path):
+    rt = LambdaRuntime(tmp_path, base_env={"PATH": "/usr/bin:/bin"}, preload=True)
+    try:
+        rt.launcher._process.kill()
+        rt.launcher._process.wait()
+        result = rt.invoke(spec("probe.echo", env={"GREETING": "still here"}), "{}")
+        assert result.function_error is None and json.loads(result.payload)["greeting"] == "still here"
+        assert type(rt.launcher).__name__ == "SpawnLauncher"
+    finally:
+        rt.shutdown()

@@ -368,7 +368,16 @@ class LambdaRuntime:
                     break
                 self._lock.wait(timeout=1.0)
         try:
-            return ExecutionEnvironment(spec, self._code_dir(spec), self.log_dir, self.base_env, self.launcher)
+            try:
+                return ExecutionEnvironment(spec, self._code_dir(spec), self.log_dir, self.base_env, self.launcher)
+            except (OSError, ValueError, KeyError) as exc:
+                if isinstance(self.launcher, SpawnLauncher):
+                    raise
+                # The zygote died or answered nonsense: keep serving, just with slower cold starts.
+                logger.error("Lambda zygote failed (%s); spawning environments from now on", exc)
+                self.launcher.close()
+                self.launcher = SpawnLauncher()
+                return ExecutionEnvironment(spec, self._code_dir(spec), self.log_dir, self.base_env, self.launcher)
         except Exception:
             with self._lock:
                 self._busy[key] -= 1
