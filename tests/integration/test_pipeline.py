@@ -205,3 +205,12 @@ def test_lambda_logs_and_reports_reach_cloudwatch(embedded_stack):
     assert any("MetadataValidationError" in line for line in lines)
     filtered = logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]
     assert filtered
+
+
+def test_unsafe_study_id_still_ends_in_one_failure_record(embedded_stack):
+    study_id = f"bad id {uuid.uuid4().hex[:6]}!"
+    record = embedded_stack.submit(synthetic.chest_jpeg(14, (512, 512)), meta(study_id), "x.jpg")
+    assert record["status"] == "FAILED"
+    assert record["error"]["code"] == "MetadataValidationError" and "study_id" in record["error"]["message"]
+    key = record["failure_s3_path"].split(f"{embedded_stack.names.results_bucket}/", 1)[1]
+    assert " " not in key and "!" not in key
