@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
-        query model-server container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
+        query bench-pipeline model-server container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,7 +55,10 @@ deploy-localstack: $(STAMP) ## deploy to LocalStack (start it first: docker comp
 deploy-aws: $(STAMP) ## deploy to the AWS account of your credentials (needs RADSTREAM_MODEL_ENDPOINT)
 	$(BIN)/radstream deploy --target aws
 
-bench: bench-model bench-preprocess bench-telemetry bench-queries ## every benchmark (prints figures)
+bench: bench-pipeline bench-model bench-preprocess bench-telemetry bench-queries ## every benchmark (prints figures)
+
+bench-pipeline: $(STAMP) ## end to end on the running stack: throughput, p50/p95/p99, errors, cost per image at 1/4/8 in flight
+	$(BIN)/radstream bench --num-studies 40 --concurrent 1,4,8
 
 bench-model: $(STAMP) ## model server: infer/s and p95, batching on vs off
 	$(BIN)/python benchmarks/bench_model_server.py

@@ -10,6 +10,9 @@ import json
 import logging
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -191,6 +194,66 @@ def cmd_e2e(args) -> int:
                       console=console)
 
 
+def cmd_upload(args) -> int:
+    from radstream.bench.benchmark import load_studies
+    from radstream.client import PipelineClient
+
+    target = _target(args)
+    if target.name == "embedded":
+        _require_running(_stack(args))
+    studies = load_studies(Path(args.image_dir) if args.image_dir else None, args.num_images,
+                           datetime.now(timezone.utc).strftime("%H%M%S"))
+    client = PipelineClient(target)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.concurrent) as pool:
+        list(pool.map(client.upload, studies))
+    elapsed = time.perf_counter() - started
+    console.print(f"uploaded {len(studies)} studies in {elapsed:.1f} s ({len(studies) / elapsed:.1f}/s); "
+                  f"follow them with `radstream query` or the Step Functions API")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from radstream.bench.benchmark import as_dicts, run_benchmark
+
+    target = _target(args)
+    if target.name == "embedded":
+        _require_running(_stack(args))
+    try:
+        levels = [int(x) for x in str(args.concurrent).split(",")]
+    except ValueError:
+        console.print(f"[red]--concurrent takes numbers separated by commas, got {args.concurrent!r}[/red]")
+        return 2
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
+                  transient=True) as progress:
+        def factory(level: int, total: int):
+            task = progress.add_task(f"concurrency {level}", total=total)
+            return lambda: progress.advance(task)
+
+        results = run_benchmark(target, Path(args.image_dir) if args.image_dir else None, args.num_studies,
+                                levels, factory)
+    if args.json:
+        print(json.dumps(as_dicts(results), indent=2))
+        return 0
+    base = results[0]
+    table = Table(title=f"RadStream end to end, {args.num_studies} studies per level (baseline: concurrency {base.concurrency})")
+    for column in ("in flight", "studies/min", "vs base", "p50 ms", "p95 ms", "p99 ms", "p95 vs base", "errors",
+                   "Lambda GB-s", "cost/image USD"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(str(r.concurrency), f"{r.studies_per_min:.1f}", f"{r.studies_per_min / base.studies_per_min:.2f}x",
+                      f"{r.p50_ms:.0f}", f"{r.p95_ms:.0f}", f"{r.p99_ms:.0f}",
+                      f"{r.p95_ms / base.p95_ms:.2f}x" if base.p95_ms else "",
+                      ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "0",
+                      f"{r.lambda_gb_seconds:.2f}", f"{r.cost_per_image_usd:.7f}")
+    (Console() if sys.stdout.isatty() else Console(width=160)).print(table)
+    console.print("cost: Lambda (billed duration x memory, from REPORT lines) + requests + Step Functions "
+                  "transitions at us-east-1 list prices; the model server (EKS) and storage excluded")
+    return 0 if all(not r.errors for r in results) else 1
+
+
 def cmd_query(args) -> int:
     from radstream.analytics.cli import run
 
@@ -244,6 +307,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--comprehensive", action="store_true", help="also DICOM, hostile files and analytics")
     p.add_argument("--study-id", help="prefix for the study ids the checks create")
     p.set_defaults(func=cmd_e2e)
+
+    p = sub.add_parser("upload", help="batch upload of studies (load generation; does not wait)")
+    p.add_argument("--image-dir", help="images to upload, with optional same-name .json sidecars "
+                   "(default: synthetic 2048x2048 JPEGs)")
+    p.add_argument("--num-images", type=int, default=20, help="studies to upload (images are cycled; default 20)")
+    p.add_argument("--concurrent", type=int, default=4, help="parallel uploads (default 4)")
+    p.add_argument("--target", choices=["embedded", "localstack", "aws"], default=None)
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("bench", help="end-to-end latency percentiles, throughput, errors and cost per image")
+    p.add_argument("--image-dir", help="images to submit, with optional same-name .json sidecars "
+                   "(default: synthetic 2048x2048 JPEGs)")
+    p.add_argument("--num-studies", type=int, default=40, help="studies per concurrency level (default 40)")
+    p.add_argument("--concurrent", default="1,4,8",
+                   help="studies in flight; a comma list runs each level, the first is the baseline (default 1,4,8)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--target", choices=["embedded", "localstack", "aws"], default=None)
+    p.set_defaults(func=cmd_bench)
 
     from radstream.analytics.cli import add_arguments as add_query_arguments
 

@@ -65,3 +65,20 @@ def test_submit_missing_file_is_a_clear_error(embedded_stack, capsys):
 def test_e2e_check_list_passes(embedded_stack, capsys):
     assert cli(embedded_stack, "e2e", "--comprehensive") == 0, capsys.readouterr().err
     assert "0 failed" in capsys.readouterr().err
+
+
+def test_bench_reports_levels_against_a_baseline(embedded_stack, capsys):
+    assert cli(embedded_stack, "bench", "--num-studies", "3", "--concurrent", "1,2", "--json") == 0
+    levels = json.loads(capsys.readouterr().out)
+    assert [level["concurrency"] for level in levels] == [1, 2]
+    for level in levels:
+        assert level["studies"] == level["succeeded"] == 3 and level["errors"] == {}
+        assert 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
+        # every study runs at least the five stages plus the trigger
+        assert level["lambda_invocations"] >= 6 * 3 and level["state_transitions"] >= 6 * 3
+        assert level["cost_per_image_usd"] > 0
+
+
+def test_upload_starts_studies_without_waiting(embedded_stack, capsys):
+    assert cli(embedded_stack, "upload", "--num-images", "2", "--concurrent", "2") == 0
+    assert "uploaded 2 studies" in capsys.readouterr().err

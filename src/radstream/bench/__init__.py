@@ -1,0 +1,1 @@
+"""Load generation and end-to-end benchmarks of a deployed pipeline (`radstream upload`, `radstream bench`)."""
