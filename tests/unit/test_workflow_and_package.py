@@ -60,7 +60,7 @@ def test_function_zip_is_reproducible_and_holds_only_deployable_code():
     assert "radstream/handlers/validate_metadata.py" in names
     assert "radstream/imaging/prepare.py" in names
     assert "radstream/cli.py" not in names
-    assert not any("/emulator/" in n or "/analytics/" in n or "/infra/" in n or "__pycache__" in n for n in names)
+    assert not any("/emulator/" in n or "/analytics/" in n or "/infra/" in n or "/bench/" in n or "__pycache__" in n for n in names)
 
 
 def test_every_handler_in_the_stack_exists_in_the_zip():

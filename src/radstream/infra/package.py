@@ -22,7 +22,7 @@ from pathlib import Path
 import radstream
 
 PACKAGE_ROOT = Path(radstream.__file__).parent
-EXCLUDED_PARTS = {"emulator", "analytics", "infra", "workflow", "__pycache__"}
+EXCLUDED_PARTS = {"emulator", "analytics", "bench", "infra", "workflow", "__pycache__"}
 EXCLUDED_FILES = {"cli.py", "__main__.py", "samples.py", "runner.py", "e2e.py", "client.py", "embedded.py"}
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 # What the handlers import at run time (no onnxruntime: inference happens in the model server).
