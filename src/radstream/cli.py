@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from rich.console import Console
 from rich.table import Table
 
@@ -341,6 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except StackError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 1
+    except EndpointConnectionError as exc:
+        console.print(f"[red]error:[/red] {exc}: is the target running? (embedded: `radstream up`; "
+                      f"localstack: `radstream up --target localstack`)")
+        return 1
+    except (NoCredentialsError, ClientError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
     except ValueError as exc:  # configuration problems, e.g. a target without credentials
