@@ -20,7 +20,7 @@ ROLE = "arn:aws:iam::123456789012:role/firehose"
 def setup_pipeline(aws, **delivery_kwargs):
     tag = uuid.uuid4().hex[:8]
     stream, bucket, fh_name = f"tel-{tag}", f"tel-bucket-{tag}", f"fh-{tag}"
-    kin, s3, fh = aws("kinesis"), aws("s3"), aws("firehose")
+    kin, s3 = aws("kinesis"), aws("s3")
     kin.create_stream(StreamName=stream, ShardCount=2)
     arn = kin.describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
     s3.create_bucket(Bucket=bucket)

@@ -88,7 +88,7 @@ class DuckDBEngine:
         import_extension("httpfs", con=self.con)
         key = access_key or os.environ.get("AWS_ACCESS_KEY_ID") or "testing"
         secret = secret_key or os.environ.get("AWS_SECRET_ACCESS_KEY") or "testing"
-        parts = [f"TYPE s3", f"KEY_ID '{_q(key)}'", f"SECRET '{_q(secret)}'", f"REGION '{_q(region)}'"]
+        parts = ["TYPE s3", f"KEY_ID '{_q(key)}'", f"SECRET '{_q(secret)}'", f"REGION '{_q(region)}'"]
         token = os.environ.get("AWS_SESSION_TOKEN")
         if token and not endpoint_url:
             parts.append(f"SESSION_TOKEN '{_q(token)}'")
