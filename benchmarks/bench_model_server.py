@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "model_server"))
 
+from radstream.embedded import free_port  # noqa: E402
 from radstream.inference.client import OIPClient  # noqa: E402
 
 
@@ -75,12 +75,6 @@ def build_synthetic_cnn(directory: Path) -> Path:
     onnx.save(model, d / "model.onnx")
     (d / "model.json").write_text(json.dumps({"name": "synthetic-cnn", "version": "1", "stub": True}))
     return d / "model.onnx"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(extra: list[str]) -> tuple[subprocess.Popen, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,12 @@ import urllib.request
 
 import boto3
 
+from radstream.embedded import free_port
 from radstream.emulator.firehose_delivery import FirehoseForwarder
 from radstream.telemetry import events
 from radstream.telemetry.delivery import create_delivery_stream_request
 from radstream.telemetry.events import encode
 from radstream.telemetry.producer import TelemetryProducer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:
@@ -84,7 +78,7 @@ def main() -> None:
         t0 = time.perf_counter()
         for e in batched:
             prod.put(e)
-        res = prod.close()
+        prod.close()
         t_batched = time.perf_counter() - t0
         assert prod.failed_total == 0
 

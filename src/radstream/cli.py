@@ -46,6 +46,11 @@ def _target(args, stack: EmbeddedStack | None = None):
     return resolve(name, model_endpoint=getattr(args, "model_endpoint", None))
 
 
+def _stdout_console() -> Console:
+    # Piped output has no terminal width; keep reasons readable instead of folding them at 80 columns.
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def _require_running(stack: EmbeddedStack) -> None:
     if not stack.emulator.healthy():
         raise StackError(f"the embedded stack is not running on {stack.endpoint_url}: start it with `radstream up`")
@@ -169,9 +174,7 @@ def _print_records(records: list[dict]) -> None:
         latency = f"{r['latency_ms']:.0f}" if r.get("latency_ms") is not None else ""
         style = "green" if ok else "red"
         table.add_row(r["study_id"], f"[{style}]{r['status']}[/{style}]", str(findings), confidence, latency)
-    # Piped output has no terminal width; keep reasons readable instead of folding them at 80 columns.
-    out = Console() if sys.stdout.isatty() else Console(width=160)
-    out.print(table)
+    _stdout_console().print(table)
 
 
 def cmd_run(args) -> int:
@@ -249,7 +252,7 @@ def cmd_bench(args) -> int:
                       f"{r.p95_ms / base.p95_ms:.2f}x" if base.p95_ms else "",
                       ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "0",
                       f"{r.lambda_gb_seconds:.2f}", f"{r.cost_per_image_usd:.7f}")
-    (Console() if sys.stdout.isatty() else Console(width=160)).print(table)
+    _stdout_console().print(table)
     console.print("cost: Lambda (billed duration x memory, from REPORT lines) + requests + Step Functions "
                   "transitions at us-east-1 list prices; the model server (EKS) and storage excluded")
     return 0 if all(not r.errors for r in results) else 1

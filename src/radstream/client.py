@@ -26,6 +26,15 @@ from radstream.studies import SIDECAR_NAME, execution_name_for, study_prefix
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
+def dicom_sidecar(data: bytes) -> dict | None:
+    """The sidecar derived from a DICOM header (de-identified), or None if ``data`` is not DICOM."""
+    if data[128:132] != b"DICM":
+        return None
+    from radstream.imaging import metadata_from_dicom
+
+    return metadata_from_dicom(data, salt=deid_salt())
+
+
 @dataclass
 class Study:
     """One study to submit: image bytes, its file name, and its sidecar (None = no sidecar)."""
@@ -38,12 +47,10 @@ class Study:
     @classmethod
     def from_path(cls, image_path: Path, metadata: dict | None = None, study_id: str | None = None) -> "Study":
         data = Path(image_path).read_bytes()
-        if metadata is None and data[128:132] == b"DICM":
-            # No sidecar given: derive one from the DICOM header (de-identified).
-            from radstream.imaging import metadata_from_dicom
-
-            metadata = metadata_from_dicom(data, salt=deid_salt())
-            if study_id:
+        if metadata is None:
+            # No sidecar given: derive one from the DICOM header (de-identified) when possible.
+            metadata = dicom_sidecar(data)
+            if metadata is not None and study_id:
                 metadata["study_id"] = study_id
         study_id = study_id or (metadata or {}).get("study_id")
         if not isinstance(study_id, str) or not study_id:

@@ -12,8 +12,7 @@ import time
 import uuid
 from typing import Callable
 
-from radstream.client import PipelineClient, Study
-from radstream.config import deid_salt
+from radstream.client import PipelineClient, Study, dicom_sidecar
 from radstream.imaging import synthetic
 from radstream.infra import stack as stack_def
 
@@ -182,12 +181,12 @@ class Checks:
 
     # -- comprehensive --------------------------------------------------------------------
     def _submit_pydicom_sample(self, name: str, suffix: str) -> dict:
-        from radstream.imaging import metadata_from_dicom, sample_dicom_path
+        from radstream.imaging import sample_dicom_path
 
         with open(sample_dicom_path(name), "rb") as handle:
             data = handle.read()
         study_id = f"{self.prefix}-{suffix}"
-        return self.client.submit(Study(data, name, dict(metadata_from_dicom(data, salt=deid_salt()), study_id=study_id), study_id))
+        return self.client.submit(Study(data, name, dict(dicom_sidecar(data), study_id=study_id), study_id))
 
     def real_dicom_succeeds(self) -> str:
         record = self._submit_pydicom_sample("RG1_UNCR.dcm", "rg1")

@@ -176,9 +176,9 @@ class EmbeddedStack:
 
     def flush_telemetry(self) -> dict:
         """Ask the emulator to deliver buffered Firehose records now (local convenience)."""
-        request = urllib.request.Request(self.emulator.url() + "/_radstream/flush", data=b"{}", method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise StackError(f"could not flush telemetry delivery: {exc}") from None
+        from radstream.emulator.firehose_delivery import request_flush
+
+        stats = request_flush(self.emulator.url())
+        if stats is None:
+            raise StackError(f"could not flush telemetry delivery at {self.emulator.url()}; see {self.log_path(self.emulator)}")
+        return stats

@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from radstream.config import deid_salt
 from radstream.imaging import synthetic
 
 
@@ -43,14 +42,14 @@ def _dicom_sample(name: str) -> bytes:
 
 def build_samples(run_id: str) -> list[tuple[Sample, bytes, dict | None, str]]:
     """(sample, image bytes, sidecar or None for DICOM-derived, study id) for one run."""
-    from radstream.imaging import metadata_from_dicom
+    from radstream.client import dicom_sidecar
 
     studies = []
 
     def add(sample: Sample, data: bytes, metadata: dict | None) -> None:
         study_id = f"{sample.name}-{run_id}"
         if metadata is None:
-            metadata = metadata_from_dicom(data, salt=deid_salt())
+            metadata = dicom_sidecar(data)
         metadata = dict(metadata, study_id=study_id)
         studies.append((sample, data, metadata, study_id))
 

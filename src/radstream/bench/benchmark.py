@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from radstream.bench.cost import Cost, lambda_usage, report_lines_since, state_transitions
-from radstream.client import PipelineClient, Study
+from radstream.client import PipelineClient, Study, dicom_sidecar
 from radstream.infra import stack as stack_def
 from radstream.runner import percentile
 
@@ -56,16 +56,12 @@ def load_studies(image_dir: Path | None, count: int, run_id: str) -> list[Study]
         images = []
         for path in files:
             sidecar = path.with_suffix(".json")
-            images.append((path.name, path.read_bytes(), json.loads(sidecar.read_text()) if sidecar.exists() else None))
+            data = path.read_bytes()
+            images.append((path.name, data, json.loads(sidecar.read_text()) if sidecar.exists() else dicom_sidecar(data)))
     studies = []
     for i in range(count):
         name, data, metadata = images[i % len(images)]
         study_id = f"bench-{run_id}-{i:05d}"
-        if metadata is None and data[128:132] == b"DICM":
-            from radstream.config import deid_salt
-            from radstream.imaging import metadata_from_dicom
-
-            metadata = metadata_from_dicom(data, salt=deid_salt())
         metadata = dict(metadata or {"view": "PA", "timestamp": "2024-01-15T10:00:00Z"}, study_id=study_id)
         studies.append(Study(data, name, metadata, study_id))
     return studies

@@ -22,6 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from radstream.emulator.firehose_delivery import FLUSH_PATH
+
 logger = logging.getLogger("radstream.emulator")
 
 ADMIN_PREFIX = "/_radstream/"
@@ -44,7 +46,7 @@ class AdminMiddleware:
                 body = {"status": "running", "port": self.emulator.port, "pid": os.getpid(),
                         "started_at": self.emulator.started_at,
                         "lambda_environments": self.emulator.runtime.environment_count()}
-            elif route == "flush" and environ.get("REQUEST_METHOD") == "POST":
+            elif path.rstrip("/") == FLUSH_PATH and environ.get("REQUEST_METHOD") == "POST":
                 body = self.emulator.flush_delivery()
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
@@ -118,11 +120,8 @@ def _function_base_env(endpoint: str) -> dict:
 
 
 def _start_forwarder(endpoint: str):
-    try:
-        from radstream.emulator.firehose_delivery import FirehoseForwarder
-    except ImportError:
-        logger.warning("Kinesis -> Firehose delivery is not available in this build")
-        return None
+    from radstream.emulator.firehose_delivery import FirehoseForwarder
+
     forwarder = FirehoseForwarder(endpoint_url=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     forwarder.start()
     return forwarder

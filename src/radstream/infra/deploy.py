@@ -46,6 +46,7 @@ class Planner:
         self.names = target.names
         self.build_dir = build_dir or Path("build")
         self.clients: dict[str, object] = {}
+        self._layer_arn: str | None = None  # the dependency layer functions attach (not on embedded)
 
     def client(self, service: str):
         if service not in self.clients:
@@ -212,7 +213,6 @@ class Planner:
         """Real Lambda has no access to our virtualenv: ship the third-party packages as a layer."""
         if self.target.name == "embedded":
             return []
-        self._layer_arn = None
         lam = self.client("lambda")
         layer_name = f"{self.names.prefix}-dependencies"
         versions = lam.list_layer_versions(LayerName=layer_name).get("LayerVersions", [])
@@ -263,8 +263,7 @@ class Planner:
         return steps
 
     def _layers(self) -> dict:
-        arn = getattr(self, "_layer_arn", None)
-        return {"Layers": [arn]} if arn else {}
+        return {"Layers": [self._layer_arn]} if self._layer_arn else {}
 
     @staticmethod
     def _update_config(lam, name: str, wanted: dict) -> None:
@@ -328,8 +327,7 @@ class Planner:
 
 
 def plan(target: Target) -> list[Step]:
-    """Steps without applying them. Later steps may depend on earlier ones having run, so a
-    plan for a fresh target lists everything; ``deploy`` re-plans as it goes."""
+    """Steps without applying them: what ``deploy --dry-run`` prints."""
     return Planner(target).plan()
 
 
