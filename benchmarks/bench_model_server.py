@@ -13,7 +13,7 @@ real model). ``--model-path`` benchmarks your own model instead.
 Starts two model servers on free 127.0.0.1 ports from the same code and model — one with
 dynamic batching (``--max-batch-size N --max-queue-delay-ms D``), one without
 (``--max-batch-size 1``) — and drives each with C closed-loop client threads sending
-one (1, 1, 224, 224) FP32 image per request through ``radstream.inference.client`` (the
+one (1, 1, 224, 224) FP32 image per request through ``radstream.deployed.inference.client`` (the
 pipeline's client, binary tensor extension). Prints a table and the on/off ratios measured
 in this run. It prints figures; it asserts nothing about speed.
 
@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "model_server"))
 
-from radstream.embedded import free_port  # noqa: E402
-from radstream.inference.client import OIPClient  # noqa: E402
+from radstream.tooling.stack.embedded import free_port  # noqa: E402
+from radstream.deployed.inference.client import OIPClient  # noqa: E402
 
 
 def build_synthetic_cnn(directory: Path) -> Path:

@@ -3,7 +3,7 @@
 Naive path (what a first version typically does): full-resolution decode, convert to a float
 array, normalise the full image, resize the full image to 224x224 (Pillow bicubic); for DICOM:
 pydicom pixel_array, apply_modality_lut + apply_voi_lut in float64, invert MONOCHROME1, same.
-Ours: ``radstream.imaging.prepare_tensor`` (all checks included): JPEG decoded at 1/8 scale in
+Ours: ``radstream.deployed.imaging.prepare_tensor`` (all checks included): JPEG decoded at 1/8 scale in
 the DCT domain, DICOM LUTs composed into one table and applied as a single gather, box-filter
 resize in C, normalisation on 224x224 only.
 
@@ -26,7 +26,9 @@ import time
 import numpy as np
 from PIL import Image
 
-from radstream.imaging import prepare_tensor, sample_dicom_path, synthetic
+from radstream.deployed.imaging import prepare_tensor
+from radstream.tooling import synthetic_images as synthetic
+from radstream.tooling.samples import sample_dicom_path
 
 
 def naive_raster(data: bytes) -> np.ndarray:

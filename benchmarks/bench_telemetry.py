@@ -18,12 +18,12 @@ import urllib.request
 
 import boto3
 
-from radstream.embedded import free_port
+from radstream.tooling.stack.embedded import free_port
 from radstream.emulator.firehose_delivery import FirehoseForwarder
-from radstream.telemetry import events
-from radstream.telemetry.delivery import create_delivery_stream_request
-from radstream.telemetry.events import encode
-from radstream.telemetry.producer import TelemetryProducer
+from radstream.deployed.telemetry import events
+from radstream.definition.firehose import create_delivery_stream_request
+from radstream.deployed.telemetry.events import encode
+from radstream.deployed.telemetry.producer import TelemetryProducer
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:

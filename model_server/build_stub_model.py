@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from radstream.inference.findings import CHESTXRAY14_LABELS
+from radstream.deployed.inference.findings import CHESTXRAY14_LABELS
 
 SEED = 20261127
 OPSET = 17

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from radstream.client import PipelineClient, Study
-from radstream.embedded import EmbeddedStack, free_port
+from radstream.tooling.client import PipelineClient, Study
+from radstream.tooling.stack.embedded import EmbeddedStack, free_port
 from radstream.infra.deploy import deploy
 from radstream.infra.targets import Target, resolve
 

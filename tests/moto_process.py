@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from radstream.embedded import free_port
+from radstream.tooling.stack.embedded import free_port
 
 
 @contextlib.contextmanager

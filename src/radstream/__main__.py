@@ -1,5 +1,5 @@
 import sys
 
-from radstream.cli import main
+from radstream.tooling.cli import main
 
 sys.exit(main())

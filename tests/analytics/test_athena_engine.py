@@ -72,7 +72,7 @@ def test_timeout_cancels():
 
 def test_against_moto_athena_api_shapes(aws):
     """moto's Athena is canned (no real results) but validates every request against the API model."""
-    from radstream.analytics.athena_engine import ensure_workgroup
+    from radstream.infra.catalog import ensure_workgroup
     from radstream.analytics.translate import load_queries
 
     athena = aws("athena")

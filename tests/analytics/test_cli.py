@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from radstream.analytics import cli, synthetic
+from radstream.analytics import synthetic
+from radstream.tooling import query_command as cli
 
 from . import reference
 

@@ -1,5 +1,6 @@
-from radstream.analytics import glue_schema
-from radstream.telemetry.events import FIELDS
+from radstream.definition import catalog as glue_schema
+from radstream.infra import catalog as catalog_setup
+from radstream.deployed.telemetry.events import FIELDS
 
 
 def test_table_definitions():
@@ -18,10 +19,10 @@ def test_table_definitions():
 def test_ensure_catalog_is_idempotent_and_repairs(aws):
     glue = aws("glue")
     db = "radstream_analytics_test"
-    first = glue_schema.ensure_catalog(glue, "bucket-a", database=db)
+    first = catalog_setup.ensure_catalog(glue, "bucket-a", database=db)
     assert first == {db: "created", "telemetry_events": "created", "performance_metrics": "created"}
-    assert set(glue_schema.ensure_catalog(glue, "bucket-a", database=db).values()) == {"unchanged"}
-    moved = glue_schema.ensure_catalog(glue, "bucket-b", database=db)
+    assert set(catalog_setup.ensure_catalog(glue, "bucket-a", database=db).values()) == {"unchanged"}
+    moved = catalog_setup.ensure_catalog(glue, "bucket-b", database=db)
     assert moved["telemetry_events"] == "updated"
     t = glue.get_table(DatabaseName=db, Name="telemetry_events")["Table"]
     assert t["StorageDescriptor"]["Location"] == "s3://bucket-b/raw_telemetry/record_type=event/"

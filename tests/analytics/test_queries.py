@@ -7,7 +7,7 @@ import pytest
 from radstream.analytics import synthetic
 from radstream.analytics.duckdb_engine import DuckDBEngine
 from radstream.analytics.translate import load_queries, translate
-from radstream.telemetry import events
+from radstream.deployed.telemetry import events
 
 from . import reference
 

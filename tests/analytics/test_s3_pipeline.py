@@ -4,12 +4,14 @@ import argparse
 import io
 import json
 
-from radstream.analytics import cli, glue_schema, synthetic
+from radstream.analytics import synthetic
+from radstream.infra import catalog as glue_schema
+from radstream.tooling import query_command as cli
 from radstream.analytics.duckdb_engine import DuckDBEngine
 from radstream.analytics.translate import load_queries
 from radstream.emulator.firehose_delivery import FirehoseForwarder
-from radstream.telemetry.delivery import create_delivery_stream_request
-from radstream.telemetry.producer import TelemetryProducer
+from radstream.definition.firehose import create_delivery_stream_request
+from radstream.deployed.telemetry.producer import TelemetryProducer
 
 from . import reference
 from .test_queries import assert_rows_match
@@ -17,7 +19,7 @@ from .test_queries import assert_rows_match
 BUCKET = "radstream-telemetry-123456789012"
 
 
-def test_queries_over_the_emulated_data_lake(aws, moto_endpoint, monkeypatch):
+def test_queries_over_the_emulated_data_lake(aws, moto_endpoint, monkeypatch, tmp_path):
     kin, s3, fh, glue = aws("kinesis"), aws("s3"), aws("firehose"), aws("glue")
     kin.create_stream(StreamName="radstream-telemetry", ShardCount=2)
     arn = kin.describe_stream(StreamName="radstream-telemetry")["StreamDescription"]["StreamARN"]
@@ -39,14 +41,15 @@ def test_queries_over_the_emulated_data_lake(aws, moto_endpoint, monkeypatch):
         res = engine.run(q.sql, name)
         assert_rows_match(name, res.columns, res.rows, reference.ALL[name](recs))
 
-    # the CLI on the embedded target finds the bucket through STS and reads the same objects
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.delenv("RADSTREAM_TELEMETRY_BUCKET", raising=False)
+    # `radstream query` on the embedded target (here: this moto server) reads the same objects
+    monkeypatch.setenv("RADSTREAM_EMULATOR_PORT", moto_endpoint.rsplit(":", 1)[-1])
+    monkeypatch.setenv("RADSTREAM_TELEMETRY_BUCKET", BUCKET)
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
+    args = parser.parse_args(["total_events", "success_rate_per_day", "--format", "json", "--target", "embedded"])
+    args.state_dir = str(tmp_path)  # no stack state: the port comes from RADSTREAM_EMULATOR_PORT
     out = io.StringIO()
-    assert cli.run(parser.parse_args(["total_events", "success_rate_per_day", "--format", "json",
-                                      "--target", "embedded"]), out) == 0
+    assert cli.run(args, out) == 0
     doc = json.loads(out.getvalue())
     assert [q["name"] for q in doc["queries"]] == ["total_events", "success_rate_per_day"]
     assert doc["queries"][0]["rows"] == [{"total_events": reference.total_events(recs)[0][0]}]

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from radstream.imaging import sample_dicom_path
+from radstream.tooling.samples import sample_dicom_path
 
 
 def read_sample(name: str) -> bytes:

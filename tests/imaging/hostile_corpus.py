@@ -78,7 +78,7 @@ def _patch_jpeg_sof(jpeg: bytes, *, width: int | None = None, height: int | None
 def _base() -> dict[str, bytes]:
     from PIL import Image
 
-    from radstream.imaging import synthetic
+    from radstream.tooling import synthetic_images as synthetic
 
     arr8 = synthetic.to_uint8(synthetic.chest_array(7, SIZE))
     out: dict[str, bytes] = {
@@ -121,7 +121,7 @@ def _base() -> dict[str, bytes]:
 
 
 def _dicom_multiframe() -> bytes:
-    from radstream.imaging import synthetic
+    from radstream.tooling import synthetic_images as synthetic
 
     a = synthetic.chest_array(8, (256, 256))
     return _dicom_with(np.stack([a, a]), NumberOfFrames=2)  # pixel data for 2 frames
@@ -131,7 +131,7 @@ def _dicom_with(pixels: np.ndarray, **attrs: Any) -> bytes:
     """Synthetic chest DICOM, then override header attributes (pixel data written verbatim)."""
     import pydicom
 
-    from radstream.imaging import synthetic
+    from radstream.tooling import synthetic_images as synthetic
 
     base = synthetic.chest_dicom(9, pixel_array=np.zeros(pixels.shape[-2:], np.uint16))
     ds = pydicom.dcmread(io.BytesIO(base))
@@ -155,7 +155,7 @@ def _dicom_unsupported_ts() -> bytes:
     import pydicom
     from pydicom.encaps import encapsulate
 
-    from radstream.imaging import synthetic
+    from radstream.tooling import synthetic_images as synthetic
 
     ds = pydicom.dcmread(io.BytesIO(synthetic.chest_dicom(10, (256, 256))))
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2 Main Profile @ Main Level
@@ -174,7 +174,7 @@ def _dicom_32bit() -> bytes:
 def _dicom_no_pixels() -> bytes:
     import pydicom
 
-    from radstream.imaging import synthetic
+    from radstream.tooling import synthetic_images as synthetic
 
     ds = pydicom.dcmread(io.BytesIO(synthetic.chest_dicom(11, (128, 128))))
     del ds.PixelData

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from radstream.imaging import Limits, prepare_tensor, synthetic
-from radstream.imaging import errors as E
+from radstream.deployed.imaging import Limits, prepare_tensor
+from radstream.tooling import synthetic_images as synthetic
+from radstream.deployed.imaging import errors as E
 
 from .conftest import read_sample
 

@@ -9,9 +9,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from radstream.imaging import deidentify_dicom, metadata_from_dicom, prepare_tensor, synthetic
-from radstream.imaging import errors as E
-from radstream.imaging.deid import remap_uid
+from radstream.deployed.imaging import deidentify_dicom, metadata_from_dicom, prepare_tensor
+from radstream.tooling import synthetic_images as synthetic
+from radstream.deployed.imaging import errors as E
+from radstream.deployed.imaging.deid import remap_uid
 
 SALT = "test-salt-0f3a"
 
@@ -132,7 +133,7 @@ def test_metadata_from_real_chest(rg1_bytes):
     assert m["modality"] == "CR" and m["body_part"] == "CHEST"
     assert re.fullmatch(r"dcm-[0-9a-f]{20}", m["study_id"])
     assert m["metadata_source"] == "dicom-header"
-    from radstream.metadata import metadata_problems  # the lead's validator accepts it as is
+    from radstream.deployed.intake.metadata import metadata_problems  # the lead's validator accepts it as is
 
     assert metadata_problems(m) == []
 
@@ -188,7 +189,7 @@ def test_synthetic_looks_like_a_chest():
 
 
 def test_sample_dicom_path():
-    from radstream.imaging import sample_dicom_path
+    from radstream.tooling.samples import sample_dicom_path
 
     assert sample_dicom_path().endswith("RG1_UNCR.dcm")
     assert sample_dicom_path("RG3_UNCR.dcm").endswith("RG3_UNCR.dcm")

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from radstream.imaging import errors as E
-from radstream.imaging import synthetic
-from radstream.imaging.formats import (
+from radstream.deployed.imaging import errors as E
+from radstream.tooling import synthetic_images as synthetic
+from radstream.deployed.imaging.formats import (
     DICOM,
     JPEG,
     PNG,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radstream.errors import RadStreamError
-from radstream.imaging import errors as image_errors
-from radstream.imaging import prepare_tensor
+from radstream.deployed.errors import RadStreamError
+from radstream.deployed.imaging import errors as image_errors
+from radstream.deployed.imaging import prepare_tensor
 
 from .hostile_corpus import hostile_corpus, valid_corpus
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from radstream.imaging import metadata_from_dicom
+from radstream.deployed.imaging import metadata_from_dicom
 
 from .conftest import read_sample
 from .hostile_corpus import hostile_corpus, valid_corpus

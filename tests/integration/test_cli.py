@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from radstream.cli import main
-from radstream.imaging import synthetic
+from radstream.tooling.cli import main
+from radstream.tooling import synthetic_images as synthetic
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def test_submit_wait_json_prints_the_terminal_record(embedded_stack, tmp_path, c
 
 
 def test_submit_dicom_without_sidecar_derives_one(embedded_stack, capsys):
-    from radstream.imaging import sample_dicom_path
+    from radstream.tooling.samples import sample_dicom_path
 
     assert cli(embedded_stack, "submit", sample_dicom_path("RG1_UNCR.dcm"), "--study-id", "cli-dicom-1",
                "--wait", "--json") == 0

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from radstream.imaging import synthetic
+from radstream.tooling import synthetic_images as synthetic
 from radstream.infra.deploy import plan
 
 pytestmark = pytest.mark.integration
@@ -160,7 +160,7 @@ def test_unreadable_sidecar_fails_with_reason(embedded_stack):
     bucket = embedded_stack.names.images_bucket
     s3.put_object(Bucket=bucket, Key=f"incoming/{study_id}/x.jpg", Body=synthetic.chest_jpeg(1, (256, 256)))
     s3.put_object(Bucket=bucket, Key=f"incoming/{study_id}/metadata.json", Body=b"{this is not json")
-    from radstream.client import PipelineClient
+    from radstream.tooling.client import PipelineClient
 
     record = PipelineClient(embedded_stack.target).wait(study_id, timeout_s=120)
     assert record["status"] == "FAILED"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radstream.embedded import free_port
+from radstream.tooling.stack.embedded import free_port
 
 STUB_NAME = "chestxray14-stub"
 

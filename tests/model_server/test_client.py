@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from radstream.errors import ModelServerError, ModelServerUnavailableError, TransientError
-from radstream.inference import InvalidTensorError, infer
-from radstream.inference.client import OIPClient
+from radstream.deployed.errors import ModelServerError, ModelServerUnavailableError, TransientError
+from radstream.deployed.inference import InvalidTensorError, infer
+from radstream.deployed.inference.client import OIPClient
 
 from .conftest import STUB_NAME, free_port
 
@@ -133,7 +133,7 @@ def test_client_sends_binary_extension(fake):
 
 def test_connections_are_reused_across_calls(fake):
     """A warm Lambda keeps its keep-alive connection: same client socket for every call."""
-    from radstream.inference import get_client
+    from radstream.deployed.inference import get_client
 
     srv = fake()
     c1 = get_client(srv.url)
@@ -149,7 +149,7 @@ def test_bad_endpoint_config():
         OIPClient("127.0.0.1:8080")
 
 
-# ---- radstream.inference.infer against the real server -------------------------------------
+# ---- radstream.deployed.inference.infer against the real server -------------------------------------
 
 def test_infer_contract(model_server):
     x = np.random.default_rng(5).random((1, 1, 224, 224), dtype=np.float32)

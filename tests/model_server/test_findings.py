@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radstream.inference.findings import CHESTXRAY14_LABELS, NO_FINDING, summarize
+from radstream.deployed.inference.findings import CHESTXRAY14_LABELS, NO_FINDING, summarize
 
 
 def _scores(**named):

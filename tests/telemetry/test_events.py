@@ -5,10 +5,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from radstream import telemetry
-from radstream.telemetry import events, lambda_support
-from radstream.telemetry.delivery import create_delivery_stream_request, firehose_destination_config
-from radstream.telemetry.producer import TelemetryProducer
+from radstream.deployed import telemetry
+from radstream.deployed.telemetry import events
+from radstream.deployed.telemetry import instrumentation as lambda_support
+from radstream.definition.firehose import create_delivery_stream_request, firehose_destination_config
+from radstream.deployed.telemetry.producer import TelemetryProducer
 
 from .test_producer import FakeKinesis
 

@@ -10,9 +10,9 @@ import pytest
 
 from radstream.emulator.firehose_delivery import (FirehoseConfigurationUnsupported, FirehoseForwarder,
                                                   java_time_format, parse_metadata_query, render_prefix)
-from radstream.telemetry import events
-from radstream.telemetry.delivery import create_delivery_stream_request
-from radstream.telemetry.producer import TelemetryProducer
+from radstream.deployed.telemetry import events
+from radstream.definition.firehose import create_delivery_stream_request
+from radstream.deployed.telemetry.producer import TelemetryProducer
 
 ROLE = "arn:aws:iam::123456789012:role/firehose"
 

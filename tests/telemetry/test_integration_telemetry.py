@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from radstream.analytics import cli
+from radstream.tooling import query_command as cli
 from radstream.analytics.duckdb_engine import DuckDBEngine
-from radstream.emulator.firehose_delivery import request_flush
-from radstream.imaging import synthetic
+from radstream.tooling.stack.emulator_admin import flush_telemetry as request_flush
+from radstream.tooling import synthetic_images as synthetic
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +71,9 @@ def test_queries_show_the_studies_just_processed(embedded_stack):
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     out = io.StringIO()
-    rc = cli.run(parser.parse_args(["--all", "--format", "json", "--target", "embedded", "--endpoint-url",
-                                    embedded_stack.endpoint_url, "--bucket", bucket]), out)
+    args = parser.parse_args(["--all", "--format", "json", "--target", "embedded"])
+    args.state_dir = str(embedded_stack.embedded.state_dir)  # the test stack's port, as `radstream up` records it
+    rc = cli.run(args, out)
     assert rc == 0
     by = {q["name"]: q["rows"] for q in json.loads(out.getvalue())["queries"]}
     assert len(by) == 14

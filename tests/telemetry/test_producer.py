@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from radstream.telemetry import events
-from radstream.telemetry.producer import (MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, TelemetryDeliveryError,
+from radstream.deployed.telemetry import events
+from radstream.deployed.telemetry.producer import (MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, TelemetryDeliveryError,
                                           TelemetryProducer, TelemetryRecordTooLargeError)
 
 
@@ -114,7 +114,7 @@ def test_jitter_is_bounded_by_exponential_cap():
 def test_undeliverable_records_are_reported_not_dropped(caplog):
     client = FakeKinesis(lambda call_no, data: b'"study-2"' in data)
     p = producer(client, max_attempts=3)
-    with caplog.at_level(logging.ERROR, logger="radstream.telemetry"):
+    with caplog.at_level(logging.ERROR, logger="radstream.deployed.telemetry"):
         res = p.send([rec(i) for i in range(14)])
     assert len(res.failed) == 2 and res.sent == 12
     assert {f.partition_key for f in res.failed} == {"study-2"}

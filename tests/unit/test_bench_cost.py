@@ -1,4 +1,4 @@
-from radstream.bench.cost import LAMBDA_GB_SECOND_USD, LAMBDA_REQUEST_USD, STATE_TRANSITION_USD, Cost, lambda_usage
+from radstream.tooling.bench.cost import LAMBDA_GB_SECOND_USD, LAMBDA_REQUEST_USD, STATE_TRANSITION_USD, Cost, lambda_usage
 
 
 def test_lambda_usage_reads_report_lines():

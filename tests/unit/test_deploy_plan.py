@@ -3,7 +3,7 @@
 import pytest
 from moto.server import ThreadedMotoServer
 
-from radstream.embedded import free_port
+from radstream.tooling.stack.embedded import free_port
 from radstream.infra.deploy import deploy, plan
 from radstream.infra.targets import Target, resolve
 
@@ -51,7 +51,7 @@ def test_localstack_target_defaults():
 def test_compose_file_describes_the_localstack_target():
     import yaml
 
-    from radstream.localstack_compose import COMPOSE_FILE
+    from radstream.tooling.stack.localstack import COMPOSE_FILE
 
     compose = yaml.safe_load(COMPOSE_FILE.read_text())
     services = compose["services"]

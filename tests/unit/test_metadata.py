@@ -1,7 +1,7 @@
 import pytest
 
-from radstream.errors import MetadataValidationError
-from radstream.metadata import is_safe_study_id, metadata_problems, study_problems, validate_study
+from radstream.deployed.errors import MetadataValidationError
+from radstream.deployed.intake.metadata import is_safe_study_id, metadata_problems, study_problems, validate_study
 
 GOOD = {"study_id": "test-001", "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}
 STUDY = {"study_id": "test-001", "s3_path": "s3://radstream-images-123456789012/test.jpg", "metadata": GOOD}

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from radstream.records import (build_failure, build_result, flatten_failure_event, parse_s3_uri, parse_step_error,
-                               record_key_for)
-from radstream.studies import execution_name_for, workflow_input
+from radstream.deployed.records import build_failure, build_result, flatten_failure_event, parse_step_error, record_key_for
+from radstream.deployed.s3_layout import parse_s3_uri
+from radstream.deployed.intake.workflow_input import execution_name_for, workflow_input
 
 
 def test_parse_s3_uri():

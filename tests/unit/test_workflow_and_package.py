@@ -2,9 +2,10 @@ import io
 import json
 import zipfile
 
-from radstream.config import Names
-from radstream.infra import package, stack
-from radstream.workflow import FUNCTION_PLACEHOLDERS, raw_definition, render_definition
+from radstream.definition.names import Names
+from radstream.definition import stack
+from radstream.infra import package
+from radstream.definition.workflow import FUNCTION_PLACEHOLDERS, raw_definition, render_definition
 
 
 def _states():
@@ -51,16 +52,20 @@ def test_every_function_placeholder_is_a_deployed_function():
         assert "${" + key + "}" in raw_definition()
 
 
-def test_function_zip_is_reproducible_and_holds_only_deployable_code():
+def test_function_zip_is_reproducible():
     package.function_zip.cache_clear()
     first = package.function_zip()
     package.function_zip.cache_clear()
     assert package.function_zip() == first
-    names = zipfile.ZipFile(io.BytesIO(first)).namelist()
-    assert "radstream/handlers/validate_metadata.py" in names
-    assert "radstream/imaging/prepare.py" in names
-    assert "radstream/cli.py" not in names
-    assert not any("/emulator/" in n or "/analytics/" in n or "/infra/" in n or "/bench/" in n or "__pycache__" in n for n in names)
+
+
+def test_function_zip_holds_exactly_the_deployed_tree():
+    names = zipfile.ZipFile(io.BytesIO(package.function_zip())).namelist()
+    assert {n.split("/")[1] for n in names} == {"__init__.py", "deployed"}
+    top_level = {n.split("/")[2].removesuffix(".py") for n in names if n.startswith("radstream/deployed/")}
+    assert top_level == {"__init__", "config", "errors", "s3_layout", "intake", "imaging", "inference", "records",
+                         "telemetry", "handlers"}
+    assert all(n.endswith(".py") and "__pycache__" not in n for n in names)
 
 
 def test_every_handler_in_the_stack_exists_in_the_zip():

@@ -11,12 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from radstream.errors import RadStreamError
+from radstream.deployed.errors import RadStreamError
+from radstream.definition.catalog import DATABASE, WORKGROUP
 
 from .duckdb_engine import QueryResult
-from .glue_schema import DATABASE
-
-WORKGROUP = "radstream-analytics"
 
 
 class AthenaQueryFailedError(RadStreamError):
@@ -43,46 +41,6 @@ def _convert(value: str | None, athena_type: str) -> Any:
     return value
 
 
-def workgroup_config(output_location: str, *, bytes_scanned_cutoff: int | None = 10 * 1024 ** 3) -> dict[str, Any]:
-    """``create_work_group`` Configuration for radstream-analytics (results under ``output_location``)."""
-    cfg: dict[str, Any] = {
-        "ResultConfiguration": {"OutputLocation": output_location,
-                                "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
-        "EnforceWorkGroupConfiguration": True,
-        "PublishCloudWatchMetricsEnabled": True,
-        "EngineVersion": {"SelectedEngineVersion": "AUTO"},
-    }
-    if bytes_scanned_cutoff:
-        cfg["BytesScannedCutoffPerQuery"] = int(bytes_scanned_cutoff)
-    return cfg
-
-
-def ensure_workgroup(athena_client: Any, output_location: str, *, name: str = WORKGROUP) -> str:
-    """Create the workgroup if missing, update it if its settings differ. Returns created|updated|unchanged."""
-    cfg = workgroup_config(output_location)
-    try:
-        workgroup = athena_client.get_work_group(WorkGroup=name).get("WorkGroup")
-    except athena_client.exceptions.InvalidRequestException:  # AWS: no such workgroup
-        workgroup = None
-    if not workgroup:  # moto answers an empty document instead of raising
-        athena_client.create_work_group(Name=name, Configuration=cfg,
-                                        Description="RadStream telemetry analytics")
-        return "created"
-    current = workgroup.get("Configuration", {})
-    if (current.get("ResultConfiguration", {}).get("OutputLocation") == output_location
-            and current.get("EnforceWorkGroupConfiguration") is True
-            and current.get("BytesScannedCutoffPerQuery") == cfg.get("BytesScannedCutoffPerQuery")):
-        return "unchanged"
-    updates = {
-        "ResultConfigurationUpdates": {"OutputLocation": output_location,
-                                       "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
-        "EnforceWorkGroupConfiguration": True,
-        "PublishCloudWatchMetricsEnabled": True,
-    }
-    if "BytesScannedCutoffPerQuery" in cfg:
-        updates["BytesScannedCutoffPerQuery"] = cfg["BytesScannedCutoffPerQuery"]
-    athena_client.update_work_group(WorkGroup=name, ConfigurationUpdates=updates)
-    return "updated"
 
 
 class AthenaEngine:

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from .glue_schema import PARTITION_KEYS, TABLE_RECORD_TYPES, sql_schema
+from radstream.definition.catalog import PARTITION_KEYS, TABLE_RECORD_TYPES, sql_schema
 from .translate import translate
 
 _DUCK_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT",

@@ -2,7 +2,7 @@
 
 Studies start around a UTC midnight (so day boundaries matter), pass the pipeline stages, fail at a
 random stage now and then with one of a few error codes, and cold-start occasionally. Records are
-built with the real builders in :mod:`radstream.telemetry.events` (unless ``fast=True``, which builds
+built with the real builders in :mod:`radstream.deployed.telemetry.events` (unless ``fast=True``, which builds
 the same dicts directly for million-row benchmarks).
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from radstream.telemetry import events
+from radstream.deployed.telemetry import events
 
 STAGES = ["validate_metadata", "prepare_tensors", "run_inference", "store_results"]
 ERRORS = {"validate_metadata": "MetadataValidationError", "prepare_tensors": "StudyNotFoundError",

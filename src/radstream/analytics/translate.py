@@ -20,7 +20,7 @@ from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
-from .glue_schema import sql_schema
+from radstream.definition.catalog import sql_schema
 
 log = logging.getLogger("radstream.analytics")
 

@@ -34,7 +34,7 @@ Usage inside the emulator process::
     fwd.flush()          # deliver everything produced so far (admin endpoint / tests)
     fwd.stop()           # flushes and joins
 
-From another process, :func:`request_flush` POSTs to the emulator's admin route (see FLUSH_PATH).
+From another process: POST ``/_radstream/flush`` (the emulator's admin route).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import secrets
 import string
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
@@ -56,7 +55,6 @@ from typing import Any
 
 log = logging.getLogger("radstream.emulator.firehose")
 
-FLUSH_PATH = "/_radstream/flush"  # the emulator admin route (radstream.emulator.server)
 MIB = 1024 * 1024
 
 
@@ -497,15 +495,3 @@ class FirehoseForwarder:
                     d.error_records += len(chunks)
                 else:
                     d.delivered_records += len(chunks)
-
-
-def request_flush(endpoint_url: str, timeout: float = 30.0) -> dict[str, Any] | None:
-    """Ask a running emulator to flush its forwarder (POST ``FLUSH_PATH``); None if it has no such route."""
-    req = urllib.request.Request(endpoint_url.rstrip("/") + FLUSH_PATH, data=b"{}", method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read() or b"{}")
-    except Exception as exc:  # noqa: BLE001 - older emulators / other targets have no flush route
-        log.debug("firehose flush request to %s failed: %s", endpoint_url, exc)
-        return None

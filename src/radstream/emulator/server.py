@@ -22,11 +22,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from radstream.emulator.firehose_delivery import FLUSH_PATH
-
 logger = logging.getLogger("radstream.emulator")
 
-ADMIN_PREFIX = "/_radstream/"
+ADMIN_PREFIX = "/_radstream/"  # routes: health (GET), flush (POST); client: radstream.tooling.stack.emulator_admin
 
 
 class AdminMiddleware:
@@ -46,7 +44,7 @@ class AdminMiddleware:
                 body = {"status": "running", "port": self.emulator.port, "pid": os.getpid(),
                         "started_at": self.emulator.started_at,
                         "lambda_environments": self.emulator.runtime.environment_count()}
-            elif path.rstrip("/") == FLUSH_PATH and environ.get("REQUEST_METHOD") == "POST":
+            elif route == "flush" and environ.get("REQUEST_METHOD") == "POST":
                 body = self.emulator.flush_delivery()
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])

@@ -1,0 +1,1 @@
+"""Deploy the definition to a target: target resolution, packaging, plan/apply."""

@@ -18,9 +18,13 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from radstream.infra import package, stack
+from radstream.definition import catalog as catalog_def
+from radstream.definition import stack
+from radstream.definition.firehose import firehose_destination_config
+from radstream.definition.workflow import render_definition
+from radstream.deployed import s3_layout
+from radstream.infra import catalog, package
 from radstream.infra.targets import Target
-from radstream.workflow import render_definition
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +139,6 @@ class Planner:
         return [Step(f"kinesis stream {self.names.telemetry_stream}", "create", "1 shard", create)]
 
     def _firehose(self) -> list[Step]:
-        from radstream.telemetry.delivery import firehose_destination_config
-
         firehose = self.client("firehose")
         names = self.names
         destination = firehose_destination_config(
@@ -159,8 +161,6 @@ class Planner:
                      create)]
 
     def _catalog(self) -> list[Step]:
-        from radstream.analytics import glue_schema
-        from radstream.analytics.athena_engine import ensure_workgroup
 
         if self.target.name == "localstack":
             # Glue and Athena are LocalStack Pro features; `radstream query` reads S3 with DuckDB instead.
@@ -173,20 +173,20 @@ class Planner:
             glue.get_database(Name=database)
         except glue.exceptions.EntityNotFoundException:
             missing_or_changed.append(database)
-        for table in glue_schema.TABLE_RECORD_TYPES:
+        for table in catalog_def.TABLE_RECORD_TYPES:
             try:
                 current = glue.get_table(DatabaseName=database, Name=table)["Table"]
-                if not glue_schema.same_table(current, glue_schema.table_input(table, bucket)):
+                if not catalog_def.same_table(current, catalog_def.table_input(table, bucket)):
                     missing_or_changed.append(table)
             except glue.exceptions.EntityNotFoundException:
                 missing_or_changed.append(table)
         steps = []
         if missing_or_changed:
             steps.append(Step(f"glue catalog {database}", "create", ", ".join(missing_or_changed),
-                              lambda: glue_schema.ensure_catalog(glue, bucket, database=database)))
-        if self.target.name == "aws" and not self._crawler_exists(glue, glue_schema.CRAWLER):
-            steps.append(Step(f"glue crawler {glue_schema.CRAWLER}", "create", "over raw_telemetry/",
-                              lambda: glue_schema.ensure_crawler(glue, self.names.role_arn(self.names.firehose_role),
+                              lambda: catalog.ensure_catalog(glue, bucket, database=database)))
+        if self.target.name == "aws" and not self._crawler_exists(glue, catalog_def.CRAWLER):
+            steps.append(Step(f"glue crawler {catalog_def.CRAWLER}", "create", f"over {s3_layout.TELEMETRY_PREFIX}/",
+                              lambda: catalog.ensure_crawler(glue, self.names.role_arn(self.names.firehose_role),
                                                                  database=database)))
         workgroups, token = set(), None
         while True:  # list_work_groups has no boto3 paginator
@@ -196,9 +196,9 @@ class Planner:
             if not token:
                 break
         if self.names.athena_workgroup not in workgroups:
-            output = f"s3://{bucket}/athena-results/"
+            output = s3_layout.s3_uri(bucket, s3_layout.QUERY_RESULTS_PREFIX)
             steps.append(Step(f"athena workgroup {self.names.athena_workgroup}", "create", f"results to {output}",
-                              lambda: ensure_workgroup(athena, output, name=self.names.athena_workgroup)))
+                              lambda: catalog.ensure_workgroup(athena, output, name=self.names.athena_workgroup)))
         return steps
 
     @staticmethod

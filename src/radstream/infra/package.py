@@ -1,7 +1,8 @@
 """Deployment packages: the function code zip and, for real Lambda, a dependency layer.
 
-The function zip holds the ``radstream`` package minus tooling that never runs in Lambda
-(emulator, deploy, analytics engines, CLI). It is byte-for-byte reproducible (fixed timestamps, sorted
+The function zip is built from an allow-list: ``radstream/__init__.py`` and the
+``radstream.deployed`` tree (domain code and handlers), nothing else; tooling, the definition and
+the emulator never ship. It is byte-for-byte reproducible (fixed timestamps, sorted
 entries), so its CodeSha256 only changes when the code does and re-deploying is a no-op.
 
 On the embedded target the emulator's Python environment provides the third-party packages
@@ -22,27 +23,26 @@ from pathlib import Path
 import radstream
 
 PACKAGE_ROOT = Path(radstream.__file__).parent
-EXCLUDED_PARTS = {"emulator", "analytics", "bench", "infra", "workflow", "__pycache__"}
-EXCLUDED_FILES = {"cli.py", "__main__.py", "samples.py", "runner.py", "e2e.py", "client.py", "embedded.py"}
+# The allow-list: what Lambda runs, relative to the radstream package.
+SHIPPED = ("__init__.py", "deployed")
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 # What the handlers import at run time (no onnxruntime: inference happens in the model server).
 LAMBDA_REQUIREMENTS = ["numpy", "Pillow", "pydicom", "pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-libjpeg", "urllib3"]
 
 
-def _included(path: Path) -> bool:
-    rel = path.relative_to(PACKAGE_ROOT)
-    if EXCLUDED_PARTS & set(rel.parts):
-        return False
-    if len(rel.parts) == 1 and rel.name in EXCLUDED_FILES:
-        return False
-    return path.suffix in {".py", ".json", ".sql"}
+def shipped_files() -> list[Path]:
+    files: list[Path] = []
+    for entry in SHIPPED:
+        path = PACKAGE_ROOT / entry
+        files += [path] if path.is_file() else [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+    return sorted(files)
 
 
 @functools.cache
 def function_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in PACKAGE_ROOT.rglob("*") if p.is_file() and _included(p)):
+        for path in shipped_files():
             info = zipfile.ZipInfo(f"radstream/{path.relative_to(PACKAGE_ROOT).as_posix()}", FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED

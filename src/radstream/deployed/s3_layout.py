@@ -1,0 +1,83 @@
+"""Where everything lives in S3: every key and prefix RadStream writes or reads, defined once.
+
+    images bucket     incoming/{study_id}/image{ext}       the upload (never the user's file name)
+                      incoming/{study_id}/metadata.json    its sidecar; its arrival starts the study
+                      preprocessed/{study_id}/tensor.npy   the model input (state carries only its URI)
+    results bucket    results/{study_id}/result.json       terminal record of a success
+                      failures/{record_key}/failure.json   terminal record of a failure
+    telemetry bucket  raw_telemetry/record_type=<event|performance>/dt=YYYY-MM-DD/hour=HH/   Firehose
+                      raw_telemetry_errors/...             Firehose delivery errors
+                      athena-results/                      Athena query results
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+INCOMING_PREFIX = "incoming/"
+PREPROCESSED_PREFIX = "preprocessed/"
+RESULTS_PREFIX = "results/"
+FAILURES_PREFIX = "failures/"
+SIDECAR_NAME = "metadata.json"
+IMAGE_STEM = "image"
+IMAGE_SUFFIXES = (".dcm", ".dicom", ".jpg", ".jpeg", ".png")
+TELEMETRY_PREFIX = "raw_telemetry"
+TELEMETRY_ERRORS_PREFIX = "raw_telemetry_errors"
+QUERY_RESULTS_PREFIX = "athena-results/"
+_STUDY_PREFIXES = (INCOMING_PREFIX, PREPROCESSED_PREFIX, RESULTS_PREFIX, FAILURES_PREFIX)
+
+
+def study_prefix(study_id: str) -> str:
+    return f"{INCOMING_PREFIX}{study_id}/"
+
+
+def image_key(study_id: str, filename: str) -> str:
+    """``incoming/{id}/image<ext>``: file names often are patient names, so only the extension
+    stays (a mismatch between extension and content is itself reported)."""
+    return f"{study_prefix(study_id)}{IMAGE_STEM}{PurePosixPath(filename).suffix.lower()[:10]}"
+
+
+def sidecar_key(study_id: str) -> str:
+    return study_prefix(study_id) + SIDECAR_NAME
+
+
+def tensor_key(study_id: str) -> str:
+    return f"{PREPROCESSED_PREFIX}{study_id}/tensor.npy"
+
+
+def result_key(study_id: str) -> str:
+    return f"{RESULTS_PREFIX}{study_id}/result.json"
+
+
+def failure_key(record_key: str) -> str:
+    return f"{FAILURES_PREFIX}{record_key}/failure.json"
+
+
+def telemetry_table_prefix(record_type: str) -> str:
+    """The directory of one telemetry record type (a Glue table's location, without the bucket)."""
+    return f"{TELEMETRY_PREFIX}/record_type={record_type}/"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``(bucket, key)``; ValueError naming the URI otherwise."""
+    if not isinstance(uri, str) or not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
+    return bucket, key
+
+
+def study_id_from_key(value: object) -> str | None:
+    """The study a key (or s3:// URI) belongs to, e.g. ``incoming/<study>/image.jpg`` -> ``<study>``."""
+    if not isinstance(value, str) or not value:
+        return None
+    path = value.split("://", 1)[1].split("/", 1)[-1] if "://" in value else value
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 3 and f"{parts[0]}/" in _STUDY_PREFIXES:
+        return parts[1]
+    return None

@@ -1,0 +1,24 @@
+"""Telemetry: the record schema, the Kinesis producer, and what the Lambda handlers call.
+
+    from radstream.deployed.telemetry import instrument, record_study_outcome
+
+    @instrument("validate_metadata")
+    def handler(event, context): ...
+
+See :mod:`radstream.deployed.telemetry.events` for the schema and :mod:`radstream.deployed.s3_layout` for
+where Firehose delivers the records.
+"""
+
+from .events import (FIELDS, format_timestamp, parse_timestamp, performance_record, stage_event,
+                     study_event)
+from .instrumentation import (build_study_outcome, get_producer, instrument, record_study_outcome,
+                             set_producer, study_id_from_event, use_producer_factory)
+from .producer import (SendResult, TelemetryDeliveryError, TelemetryProducer,
+                       TelemetryRecordTooLargeError)
+
+__all__ = [
+    "FIELDS", "format_timestamp", "parse_timestamp", "performance_record", "stage_event", "study_event",
+    "build_study_outcome", "get_producer", "instrument", "record_study_outcome", "set_producer",
+    "study_id_from_event", "use_producer_factory", "SendResult", "TelemetryDeliveryError", "TelemetryProducer",
+    "TelemetryRecordTooLargeError",
+]

@@ -1,9 +1,0 @@
-"""SendTelemetry: the study's end-to-end performance record and outcome event to Kinesis."""
-
-from radstream.records import flatten_failure_event
-from radstream.telemetry import instrument, record_study_outcome
-
-
-@instrument("send_telemetry")
-def handler(event, context):
-    return record_study_outcome(flatten_failure_event(event))

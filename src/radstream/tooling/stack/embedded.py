@@ -1,0 +1,186 @@
+"""Start, inspect and stop the embedded stack: the emulator process and the model server.
+
+Both run as background processes of their own (own session, logs under the state dir), so
+``radstream up`` returns while they keep serving, and ``radstream down`` finds them again
+through the pid files. The test suite uses the same class on free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from radstream.infra.targets import DEFAULT_EMULATOR_PORT, DEFAULT_MODEL_PORT
+from radstream.tooling.stack import emulator_admin
+
+DEFAULT_STATE_DIR = Path(os.environ.get("RADSTREAM_STATE_DIR", ".radstream"))
+
+
+class StackError(RuntimeError):
+    """The stack could not be started or reached; the message says what to look at."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get_json(url: str, timeout: float = 2.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read() or b"{}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    health_path: str
+    command: list[str]
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        return _get_json(self.url() + self.health_path) is not None
+
+
+class EmbeddedStack:
+    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None,
+                 model_port: int | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        saved = self._load_state()
+        self.port = port or saved.get("port") or int(os.environ.get("RADSTREAM_EMULATOR_PORT", DEFAULT_EMULATOR_PORT))
+        self.model_port = model_port or saved.get("model_port") or int(
+            os.environ.get("RADSTREAM_MODEL_PORT", DEFAULT_MODEL_PORT))
+
+    # -- services -------------------------------------------------------------------------
+    @property
+    def emulator(self) -> Service:
+        return Service("emulator", self.port, emulator_admin.HEALTH_PATH,
+                       [sys.executable, "-m", "radstream.emulator", "--port", str(self.port),
+                        "--work-dir", str((self.state_dir / "emulator").resolve())])
+
+    @property
+    def model_server(self) -> Service:
+        return Service("model-server", self.model_port, "/v2/health/ready",
+                       [sys.executable, "-m", "radstream_model_server", "--host", "127.0.0.1",
+                        "--port", str(self.model_port)])
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.emulator.url()
+
+    @property
+    def model_endpoint(self) -> str:
+        return self.model_server.url()
+
+    # -- state ----------------------------------------------------------------------------
+    def _state_file(self) -> Path:
+        return self.state_dir / "stack.json"
+
+    def _load_state(self) -> dict:
+        try:
+            return json.loads(self._state_file().read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_state(self, pids: dict) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_file().write_text(json.dumps(
+            {"port": self.port, "model_port": self.model_port, "pids": pids, "started_at": time.time()}, indent=2))
+
+    def log_path(self, service: Service) -> Path:
+        return self.state_dir / "logs" / f"{service.name}.log"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start whatever is not already running; raise StackError naming the log to read."""
+        pids = self._load_state().get("pids", {})
+        for service in (self.emulator, self.model_server):
+            if service.healthy():
+                continue
+            if not port_is_free(service.port):
+                raise StackError(f"port {service.port} is taken by another program; stop it or choose another "
+                                 f"port (RADSTREAM_EMULATOR_PORT / RADSTREAM_MODEL_PORT)")
+            log = self.log_path(service)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as out:
+                process = subprocess.Popen(service.command, stdout=out, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, start_new_session=True)
+            pids[service.name] = process.pid
+            self._save_state(pids)
+            deadline = time.monotonic() + timeout_s
+            while not service.healthy():
+                if process.poll() is not None:
+                    raise StackError(f"{service.name} exited with status {process.returncode}; see {log}")
+                if time.monotonic() > deadline:
+                    raise StackError(f"{service.name} did not become healthy in {timeout_s:.0f} s; see {log}")
+                time.sleep(0.1)
+        self._save_state(pids)
+
+    def stop(self) -> list[str]:
+        stopped = []
+        state = self._load_state()
+        for name, pid in state.get("pids", {}).items():
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                continue
+            for _ in range(50):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+            else:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            stopped.append(name)
+        try:
+            self._state_file().unlink()
+        except OSError:
+            pass
+        return stopped
+
+    def status(self) -> dict:
+        emulator = _get_json(self.emulator.url() + self.emulator.health_path)
+        model = _get_json(self.model_server.url() + "/v2/health/ready")
+        return {
+            "emulator": {"url": self.emulator.url(), "running": emulator is not None, **(emulator or {})},
+            "model_server": {"url": self.model_server.url(), "ready": model is not None},
+        }
+
+    def emulator_healthy(self) -> bool:
+        return self.emulator.healthy()
+
+    def flush_telemetry(self) -> dict:
+        """Ask the emulator to deliver buffered Firehose records now (local convenience)."""
+        stats = emulator_admin.flush_telemetry(self.emulator.url())
+        if stats is None:
+            raise StackError(f"could not flush telemetry delivery at {self.emulator.url()}; see {self.log_path(self.emulator)}")
+        return stats
