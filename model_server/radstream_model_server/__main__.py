@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     import uvicorn
 
     from .app import Settings, create_app
-    from .model import ModelLoadError
+    from .errors import ModelLoadError
 
     settings = Settings(
         model_path=args.model_path, model_name=args.model_name, model_version=args.model_version,

@@ -28,10 +28,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import __version__
-from .batcher import DynamicBatcher, ModelExecutionError, QueueFullError
+from .batcher import DynamicBatcher
+from .errors import ModelExecutionError, ProtocolError, QueueFullError
 from .metrics import Metrics
 from .model import OnnxModel
-from .protocol import ProtocolError, encode_infer_response, parse_infer_request
+from .protocol import encode_infer_response, parse_infer_request
 
 log = logging.getLogger("radstream_model_server.app")
 SERVER_NAME = "radstream-model-server"

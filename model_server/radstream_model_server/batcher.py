@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ModelExecutionError, QueueFullError
 from .metrics import Metrics
 from .model import OnnxModel
 
@@ -35,14 +36,6 @@ class _Item:
     key: tuple
     future: asyncio.Future
     enqueued: float = field(default_factory=time.perf_counter)
-
-
-class ModelExecutionError(RuntimeError):
-    """The model failed on a (validated) batch."""
-
-
-class QueueFullError(RuntimeError):
-    """More requests are waiting than ``max_queue_size`` allows (the server answers 503)."""
 
 
 class DynamicBatcher:

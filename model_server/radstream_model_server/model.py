@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .errors import ModelLoadError
+
 log = logging.getLogger("radstream_model_server.model")
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -44,10 +46,6 @@ ORT_TO_OIP = {
     "tensor(double)": "FP64",
     "tensor(string)": "BYTES",
 }
-
-
-class ModelLoadError(RuntimeError):
-    """The configured model cannot be found or loaded."""
 
 
 @dataclass

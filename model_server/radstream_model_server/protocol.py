@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ProtocolError
+
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 # OIP datatype -> numpy dtype (little-endian). BYTES is variable length: object arrays.
@@ -54,15 +56,6 @@ def datatype_of(array: np.ndarray) -> str:
         if name != "BYTES" and array.dtype.kind == dt.kind and array.dtype.itemsize == dt.itemsize:
             return name
     raise ValueError(f"no Open Inference Protocol datatype for numpy dtype {array.dtype}")
-
-
-class ProtocolError(Exception):
-    """A request the server must refuse; ``status`` is the HTTP status code."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass

@@ -1,6 +1,7 @@
 import pytest
 
-from radstream.analytics.athena_engine import AthenaEngine, AthenaQueryFailedError, AthenaQueryTimeoutError
+from radstream.analytics.athena_engine import AthenaEngine
+from radstream.analytics.errors import AthenaQueryFailedError, AthenaQueryTimeoutError
 
 
 class FakeAthena:

@@ -130,7 +130,7 @@ class _GateModel:
 
 @pytest.mark.parametrize("max_batch_size", [1, 4])
 def test_queue_limit_rejects_when_full(max_batch_size):
-    from radstream_model_server.batcher import QueueFullError
+    from radstream_model_server.errors import QueueFullError
 
     m = _GateModel()
 

@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from radstream.deployed.errors import ModelServerError, ModelServerUnavailableError, TransientError
-from radstream.deployed.inference import InvalidTensorError, infer
+from radstream.deployed.errors import TransientError
+from radstream.deployed.inference import infer
+from radstream.deployed.inference.errors import InvalidTensorError, ModelServerError, ModelServerUnavailableError
 from radstream.deployed.inference.client import OIPClient
 
 from .conftest import STUB_NAME, free_port

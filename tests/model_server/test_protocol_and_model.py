@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from starlette.datastructures import Headers
 
-from radstream_model_server.model import DEFAULT_MODEL_PATH, ModelLoadError, OnnxModel
+from radstream_model_server.errors import ModelLoadError, ProtocolError
+from radstream_model_server.model import DEFAULT_MODEL_PATH, OnnxModel
 from radstream_model_server.protocol import (
-    ProtocolError,
     encode_bytes_tensor,
     encode_infer_response,
     parse_infer_request,

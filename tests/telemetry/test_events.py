@@ -8,6 +8,7 @@ import pytest
 from radstream.deployed import telemetry
 from radstream.deployed.telemetry import events
 from radstream.deployed.telemetry import instrumentation as lambda_support
+from radstream.deployed.telemetry.errors import TelemetrySchemaError
 from radstream.definition.firehose import create_delivery_stream_request, firehose_destination_config
 from radstream.deployed.telemetry.producer import TelemetryProducer
 
@@ -35,7 +36,7 @@ def test_records_have_exactly_the_documented_fields():
     assert r["processing_time_ms"] == 1.235
     assert r["timestamp"].endswith("Z") and len(r["timestamp"]) == 24
     bad = dict(r, patient_name="Doe^John")
-    with pytest.raises(events.TelemetrySchemaError):
+    with pytest.raises(TelemetrySchemaError):
         events.validate_record(bad)
 
 
@@ -43,7 +44,7 @@ def test_timestamps_are_utc():
     ts = datetime(2026, 1, 1, 1, 30, tzinfo=timezone(timedelta(hours=5)))
     assert events.format_timestamp(ts) == "2025-12-31T20:30:00.000Z"
     assert events.parse_timestamp("2026-01-01T00:00:00+02:00") == datetime(2025, 12, 31, 22, tzinfo=timezone.utc)
-    with pytest.raises(events.TelemetrySchemaError):
+    with pytest.raises(TelemetrySchemaError):
         events.format_timestamp(datetime(2026, 1, 1))
 
 

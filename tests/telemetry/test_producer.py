@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from radstream.deployed.telemetry import events
-from radstream.deployed.telemetry.producer import (MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, TelemetryDeliveryError,
-                                          TelemetryProducer, TelemetryRecordTooLargeError)
+from radstream.deployed.telemetry.errors import TelemetryDeliveryError, TelemetryRecordTooLargeError
+from radstream.deployed.telemetry.producer import MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, TelemetryProducer
 
 
 class FakeKinesis:

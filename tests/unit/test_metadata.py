@@ -1,6 +1,6 @@
 import pytest
 
-from radstream.deployed.errors import MetadataValidationError
+from radstream.deployed.intake.errors import MetadataValidationError
 from radstream.deployed.intake.metadata import is_safe_study_id, metadata_problems, study_problems, validate_study
 
 GOOD = {"study_id": "test-001", "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}

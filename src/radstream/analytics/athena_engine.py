@@ -11,18 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from radstream.deployed.errors import RadStreamError
 from radstream.definition.catalog import DATABASE, WORKGROUP
 
 from .duckdb_engine import QueryResult
-
-
-class AthenaQueryFailedError(RadStreamError):
-    """Athena reported FAILED or CANCELLED for a query; the message carries Athena's reason."""
-
-
-class AthenaQueryTimeoutError(RadStreamError):
-    """An Athena query did not finish within the time limit; it was cancelled."""
+from .errors import AthenaQueryFailedError, AthenaQueryTimeoutError
 
 
 def _convert(value: str | None, athena_type: str) -> Any:

@@ -22,17 +22,11 @@ from sqlglot.optimizer.qualify import qualify
 
 from radstream.definition.catalog import sql_schema
 
+from .errors import QueryNotFoundError, QueryTranslationError
+
 log = logging.getLogger("radstream.analytics")
 
 _NAME = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
-
-
-class QueryNotFoundError(KeyError):
-    """No query with that name in athena_queries.sql."""
-
-
-class QueryTranslationError(ValueError):
-    """The SQL could not be parsed or translated from Athena's dialect."""
 
 
 @dataclass(frozen=True)

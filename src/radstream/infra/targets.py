@@ -15,6 +15,8 @@ from botocore.config import Config
 
 from radstream.definition.names import DEFAULT_REGION, Names
 
+from .errors import TargetError
+
 TARGETS = ("embedded", "localstack", "aws")
 TARGET_HELP = ("where the stack runs: embedded (the emulator on this machine), localstack or aws "
                "(default: $RADSTREAM_TARGET, else embedded)")
@@ -22,10 +24,6 @@ EMBEDDED_ACCOUNT_ID = "123456789012"  # moto's default account
 LOCALSTACK_ACCOUNT_ID = "000000000000"
 DEFAULT_EMULATOR_PORT = 4566
 DEFAULT_MODEL_PORT = 8080
-
-
-class TargetError(ValueError):
-    """A target cannot be used as asked (unknown name, missing setting or credentials); one line."""
 
 
 @dataclass(frozen=True)

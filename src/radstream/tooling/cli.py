@@ -18,8 +18,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from rich.console import Console
 from rich.table import Table
 
-from radstream.infra.targets import TargetError
-from radstream.tooling.stack.embedded import DEFAULT_STATE_DIR, StackError
+from radstream.infra.errors import TargetError
+from radstream.tooling.errors import StackError
+from radstream.tooling.stack.embedded import DEFAULT_STATE_DIR
 from radstream.tooling.targeting import (add_target_argument, embedded_stack, require_reachable, selected_target,
                                         target_from_args)
 

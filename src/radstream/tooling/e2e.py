@@ -18,11 +18,8 @@ from radstream.definition import stack as stack_def
 from radstream.deployed import s3_layout
 from radstream.tooling import synthetic_images as synthetic
 from radstream.tooling.client import PipelineClient, Study, dicom_sidecar
+from radstream.tooling.errors import CheckFailed
 from radstream.tooling.stack.emulator_admin import flush_telemetry
-
-
-class CheckFailed(AssertionError):
-    pass
 
 
 def http_status(url: str) -> int | None:

@@ -20,7 +20,8 @@ from typing import Any, TextIO
 
 from radstream.analytics.athena_engine import AthenaEngine
 from radstream.analytics.duckdb_engine import DuckDBEngine
-from radstream.analytics.translate import NamedQuery, QueryNotFoundError, QueryTranslationError, load_queries
+from radstream.analytics.errors import QueryNotFoundError, QueryTranslationError
+from radstream.analytics.translate import NamedQuery, load_queries
 from radstream.deployed import s3_layout
 from radstream.tooling.stack.emulator_admin import flush_telemetry
 from radstream.tooling.targeting import add_target_argument, target_from_args

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from radstream.infra.targets import TARGET_HELP, TARGETS, Target, TargetError, resolve, target_name
+from radstream.infra.errors import TargetError
+from radstream.infra.targets import TARGET_HELP, TARGETS, Target, resolve, target_name
 from radstream.tooling.stack.embedded import DEFAULT_STATE_DIR, EmbeddedStack
 
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 from . import errors
 from .deid import deidentify_dicom
 from .dicom import metadata_from_dicom
-from .errors import *  # noqa: F401,F403 - the error classes are part of the API
 from .prepare import MAX_ASPECT, MAX_PIXELS, MIN_SIDE, TARGET, Limits, PreparedImage, prepare_tensor
 
 __all__ = [
     "PreparedImage", "prepare_tensor", "metadata_from_dicom", "deidentify_dicom", "errors",
     "Limits", "TARGET", "MAX_PIXELS", "MIN_SIDE", "MAX_ASPECT",
-    *errors.__all__,
 ]

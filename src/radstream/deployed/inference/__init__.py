@@ -5,7 +5,8 @@
 
 ``result`` = {findings, confidence, model_name, model_version, stub, positive_labels, scores,
 threshold}. Scores -> findings happens in :mod:`radstream.deployed.inference.findings`; the HTTP
-client (connection reuse, timeouts, retries) is :mod:`radstream.deployed.inference.client`.
+client (connection reuse, timeouts, retries) is :mod:`radstream.deployed.inference.client`; the errors
+they raise are in :mod:`radstream.deployed.inference.errors`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,13 @@ import uuid
 
 import numpy as np
 
-from radstream.deployed.errors import ModelServerError, RadStreamError
-
 from .client import InferResponse, OIPClient
+from .errors import InvalidTensorError, ModelServerError
 from .findings import CHESTXRAY14_LABELS, NO_FINDING, summarize
 
-__all__ = ["infer", "OIPClient", "InferResponse", "summarize", "CHESTXRAY14_LABELS", "NO_FINDING",
-           "InvalidTensorError", "get_client"]
+__all__ = ["infer", "OIPClient", "InferResponse", "summarize", "CHESTXRAY14_LABELS", "NO_FINDING", "get_client"]
 
 DEFAULT_TIMEOUT_S = 30.0
-
-
-class InvalidTensorError(RadStreamError):
-    """The tensor handed to inference is not an image tensor the model can take."""
 
 
 _clients: dict[tuple, OIPClient] = {}

@@ -3,9 +3,9 @@
 Built for a warm Lambda: one ``urllib3.PoolManager`` per process (keep-alive connections
 are reused across invocations), explicit connect/read timeouts, and retries with
 exponential backoff on 503 / 502 / 504 and on connection errors and timeouts. After the
-last retry it raises :class:`radstream.deployed.errors.ModelServerUnavailableError` (a
+last retry it raises :class:`~radstream.deployed.inference.errors.ModelServerUnavailableError` (a
 ``TransientError``: the workflow may retry the step); a 4xx answer or a response that is
-not the protocol raises :class:`radstream.deployed.errors.ModelServerError`.
+not the protocol raises :class:`~radstream.deployed.inference.errors.ModelServerError`.
 
 Tensors go out with the binary tensor data extension (``Inference-Header-Content-Length``):
 a 224x224 FP32 image is 200 KB raw instead of ~1 MB of JSON. Any OIP server (ours, Triton,
@@ -25,7 +25,7 @@ from urllib.parse import quote
 import numpy as np
 import urllib3
 
-from radstream.deployed.errors import ModelServerError, ModelServerUnavailableError
+from .errors import ModelServerError, ModelServerUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any, Mapping
 
-from radstream.deployed.errors import MetadataValidationError
+from .errors import MetadataValidationError
 
 STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # DICOM ViewPosition defined terms (PS3.3 C.8.11.5) plus the spellings sidecars commonly use.

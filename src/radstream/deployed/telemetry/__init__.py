@@ -5,7 +5,8 @@
     @instrument("validate_metadata")
     def handler(event, context): ...
 
-See :mod:`radstream.deployed.telemetry.events` for the schema and :mod:`radstream.deployed.s3_layout` for
+See :mod:`radstream.deployed.telemetry.events` for the schema, :mod:`~radstream.deployed.telemetry.errors`
+for its errors (they never fail a handler) and :mod:`radstream.deployed.s3_layout` for
 where Firehose delivers the records.
 """
 
@@ -13,12 +14,10 @@ from .events import (FIELDS, format_timestamp, parse_timestamp, performance_reco
                      study_event)
 from .instrumentation import (build_study_outcome, get_producer, instrument, record_study_outcome,
                              set_producer, study_id_from_event, use_producer_factory)
-from .producer import (SendResult, TelemetryDeliveryError, TelemetryProducer,
-                       TelemetryRecordTooLargeError)
+from .producer import SendResult, TelemetryProducer
 
 __all__ = [
     "FIELDS", "format_timestamp", "parse_timestamp", "performance_record", "stage_event", "study_event",
     "build_study_outcome", "get_producer", "instrument", "record_study_outcome", "set_producer",
-    "study_id_from_event", "use_producer_factory", "SendResult", "TelemetryDeliveryError", "TelemetryProducer",
-    "TelemetryRecordTooLargeError",
+    "study_id_from_event", "use_producer_factory", "SendResult", "TelemetryProducer",
 ]

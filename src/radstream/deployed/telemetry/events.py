@@ -47,6 +47,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from .errors import TelemetrySchemaError
+
 RECORD_TYPES = ("event", "performance")
 STATUSES = ("SUCCESS", "FAILURE")
 PIPELINE_COMPONENT = "pipeline"
@@ -81,10 +83,6 @@ FIELDS: dict[str, str] = {
 
 DEFAULT_PIPELINE_VERSION = "0.1.0"
 _SUCCESS_WORDS = {"SUCCESS", "SUCCEEDED", "SUCCESSFUL", "OK", "COMPLETED"}
-
-
-class TelemetrySchemaError(ValueError):
-    """A telemetry record does not match the documented schema (a bug in the caller)."""
 
 
 def utc_now() -> datetime:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from radstream.deployed.s3_layout import study_id_from_key
 
 from . import events
+from .errors import TelemetrySchemaError
 from .producer import SendResult, TelemetryProducer
 
 log = logging.getLogger("radstream.deployed.telemetry")
@@ -166,7 +167,7 @@ def _processing_time_ms(event: dict[str, Any]) -> float | None:
 def build_study_outcome(event: dict[str, Any]) -> list[dict[str, Any]]:
     """The performance record and the study event for a send_telemetry input (no sending)."""
     if not isinstance(event, dict):
-        raise events.TelemetrySchemaError("send_telemetry expects a JSON object event")
+        raise TelemetrySchemaError("send_telemetry expects a JSON object event")
     sid = study_id_from_event(event)
     ms = _processing_time_ms(event)
     status = event.get("status")

@@ -24,8 +24,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from radstream.deployed.errors import RadStreamError
-
+from .errors import TelemetryDeliveryError, TelemetryRecordTooLargeError
 from .events import encode
 
 log = logging.getLogger("radstream.deployed.telemetry")
@@ -43,20 +42,6 @@ NON_RETRYABLE = frozenset({
     "KMSAccessDeniedException", "KMSDisabledException", "KMSNotFoundException", "KMSInvalidStateException",
     "KMSOptInRequired",
 })
-
-
-class TelemetryRecordTooLargeError(RadStreamError):
-    """A telemetry record exceeds Kinesis' 1 MiB per-record limit; shrink the record (it is a bug)."""
-
-
-class TelemetryDeliveryError(RadStreamError):
-    """Telemetry records could not be written to Kinesis after all retries."""
-
-    def __init__(self, result: "SendResult"):
-        self.result = result
-        codes = sorted({f.error_code for f in result.failed})
-        super().__init__(f"{len(result.failed)} telemetry record(s) not delivered after retries "
-                         f"(error codes {codes}); check the Kinesis stream exists and has capacity")
 
 
 @dataclass

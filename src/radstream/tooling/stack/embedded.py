@@ -20,13 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radstream.infra.targets import DEFAULT_EMULATOR_PORT, DEFAULT_MODEL_PORT
+from radstream.tooling.errors import StackError
 from radstream.tooling.stack import emulator_admin
 
 DEFAULT_STATE_DIR = Path(os.environ.get("RADSTREAM_STATE_DIR", ".radstream"))
-
-
-class StackError(RuntimeError):
-    """The stack could not be started or reached; the message says what to look at."""
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from radstream.tooling.stack.embedded import StackError
+from radstream.tooling.errors import StackError
 
 COMPOSE_FILE = Path(__file__).resolve().parents[4] / "docker-compose.yml"  # the repository root
 
