@@ -7,7 +7,8 @@ import zipfile
 
 import pytest
 
-from radstream.emulator.lambda_runtime import FunctionSpec, LambdaRuntime
+from radstream.emulator.lambda_types import FunctionSpec
+from radstream.emulator.lambda_runtime import LambdaRuntime
 
 HANDLERS = '''
 import os, time, sys

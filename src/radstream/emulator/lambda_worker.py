@@ -1,6 +1,6 @@
 """One Lambda execution environment: a long-lived process that runs one function's handler.
 
-Started by ``lambda_runtime`` as a *script* (not ``-m radstream...``) so that nothing from the
+Started by ``lambda_launchers`` as a *script* (not ``-m radstream...``) so that nothing from the
 emulator's own copy of ``radstream`` is imported before the deployed code: the function's
 extracted zip is first on ``sys.path``, exactly as ``/var/task`` is on Lambda. Installed
 third-party packages stay importable, playing the part of a Lambda layer.

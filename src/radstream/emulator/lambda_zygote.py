@@ -11,7 +11,7 @@ Protocol on the socket whose fd is in RADSTREAM_ZYGOTE_FD: the runtime sends a J
 descriptors attached (the environment's protocol input and output pipes); we fork and answer
 ``{"pid": N}``. Children are reaped automatically (SIGCHLD ignored).
 
-Usage: python lambda_zygote.py   (started by ``lambda_runtime.ZygoteLauncher``)
+Usage: python lambda_zygote.py   (started by ``lambda_launchers.ZygoteLauncher``)
 """
 
 import importlib

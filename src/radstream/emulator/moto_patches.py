@@ -22,7 +22,8 @@ import moto
 from moto.awslambda.models import LambdaFunction
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
-from radstream.emulator.lambda_runtime import FunctionSpec, Invocation, LambdaRuntime
+from radstream.emulator.lambda_types import FunctionSpec, Invocation
+from radstream.emulator.lambda_runtime import LambdaRuntime
 
 logger = logging.getLogger(__name__)
 
