@@ -19,7 +19,7 @@ import urllib.request
 import boto3
 
 from radstream.tooling.stack.embedded import free_port
-from radstream.emulator.firehose_delivery import FirehoseForwarder
+from radstream.emulator.firehose_forwarder import FirehoseForwarder
 from radstream.deployed.telemetry import events
 from radstream.definition.firehose import create_delivery_stream_request
 from radstream.deployed.telemetry.events import encode

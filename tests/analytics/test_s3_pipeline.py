@@ -9,7 +9,7 @@ from radstream.infra import catalog as glue_schema
 from radstream.tooling import query_command as cli
 from radstream.analytics.duckdb_engine import DuckDBEngine
 from radstream.analytics.translate import load_queries
-from radstream.emulator.firehose_delivery import FirehoseForwarder
+from radstream.emulator.firehose_forwarder import FirehoseForwarder
 from radstream.definition.firehose import create_delivery_stream_request
 from radstream.deployed.telemetry.producer import TelemetryProducer
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from radstream.deployed.imaging import metadata_from_dicom
+from radstream.tooling.stack.emulator_admin import flush_telemetry
 
 from .conftest import read_sample
 from .hostile_corpus import hostile_corpus, valid_corpus
@@ -109,12 +110,8 @@ def test_real_chest_radiograph_flows_through_deidentified(embedded_stack, rg1_pl
     record = embedded_stack.submit(data, metadata, filename="chest.dcm", study_id=study_id)
     assert record["status"] == "SUCCEEDED", record
 
-    try:
-        from radstream.emulator.firehose_delivery import request_flush
-
-        request_flush(embedded_stack.endpoint_url)  # deliver buffered telemetry to S3 now
-    except ImportError:  # pragma: no cover - emulator without a forwarder
-        pass
+    # deliver buffered telemetry to S3 now, so the scan below covers it
+    assert flush_telemetry(embedded_stack.endpoint_url) is not None, "the emulator did not flush telemetry"
 
     needles = {name: _variants(v) for name, v in identifiers.items()}
     names = embedded_stack.names

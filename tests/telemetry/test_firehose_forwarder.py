@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from radstream.emulator.firehose_delivery import (FirehoseConfigurationUnsupported, FirehoseForwarder,
-                                                  java_time_format, parse_metadata_query, render_prefix)
+from radstream.emulator.firehose_config import (FirehoseConfigurationUnsupported, java_time_format,
+                                               parse_metadata_query, render_prefix)
+from radstream.emulator.firehose_forwarder import FirehoseForwarder
 from radstream.deployed.telemetry import events
 from radstream.definition.firehose import create_delivery_stream_request
 from radstream.deployed.telemetry.producer import TelemetryProducer

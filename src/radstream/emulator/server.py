@@ -2,7 +2,7 @@
 
 - moto's server (all services) on 127.0.0.1:PORT, with Step Functions execution switched on;
 - our Lambda runtime behind moto's Lambda API (deployed code, per-function environments);
-- the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_delivery``);
+- the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_forwarder``);
 - a small admin API under ``/_radstream/`` (health, flush telemetry delivery, runtime stats).
 
 Run with ``python -m radstream.emulator --port 4566``; ``radstream up`` does it in the background.
@@ -118,7 +118,7 @@ def _function_base_env(endpoint: str) -> dict:
 
 
 def _start_forwarder(endpoint: str):
-    from radstream.emulator.firehose_delivery import FirehoseForwarder
+    from radstream.emulator.firehose_forwarder import FirehoseForwarder
 
     forwarder = FirehoseForwarder(endpoint_url=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     forwarder.start()

@@ -11,11 +11,9 @@ module does that job, the way Firehose does on AWS, against the emulator's own e
 * buffers per delivery stream and delivers when the buffered bytes reach ``BufferingHints.SizeInMBs``
   or the oldest buffered record is ``IntervalInSeconds`` old (or on :meth:`FirehoseForwarder.flush`);
 * compresses with ``CompressionFormat`` ``GZIP`` or ``UNCOMPRESSED`` (others are refused, logged);
-* evaluates the S3 prefix namespaces ``!{timestamp:<Java DateTimeFormatter pattern>}`` (UTC, or
-  ``CustomTimeZone``), ``!{partitionKeyFromQuery:key}`` (dynamic partitioning with a JQ
-  ``MetadataExtractionQuery`` made of simple paths, e.g. ``{record_type:.record_type}``),
-  ``!{firehose:random-string}`` and, in ``ErrorOutputPrefix``, ``!{firehose:error-output-type}``;
-  the timestamp is each record's Kinesis approximate arrival time;
+* renders each record's S3 prefix from the delivery stream's configuration (``firehose_config``:
+  timestamp and partition-key namespaces), at the record's Kinesis approximate arrival time in UTC
+  or ``CustomTimeZone``;
 * writes objects named ``<prefix><stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>[.gz]`` whose body is
   the records concatenated as they are (Firehose adds no separator; RadStream's producer ends every
   record with ``\\n``; an ``AppendDelimiterToRecord`` processor is honoured);
@@ -24,8 +22,9 @@ module does that job, the way Firehose does on AWS, against the emulator's own e
   ``partitioning-failed``.
 
 Unsupported configuration (Lambda processors, record format conversion, other compressions,
-``partitionKeyFromLambda``) is reported in :attr:`FirehoseForwarder.errors` and logged at ERROR level;
-that delivery stream is skipped rather than delivered wrongly.
+``partitionKeyFromLambda``; detected by ``firehose_config``) is reported in
+:attr:`FirehoseForwarder.errors` and logged at ERROR level; that delivery stream is skipped rather
+than delivered wrongly.
 
 Usage inside the emulator process::
 
@@ -43,124 +42,16 @@ import base64
 import gzip
 import json
 import logging
-import re
-import secrets
-import string
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timezone
 from typing import Any
 
+from radstream.emulator.firehose_config import (DeliveryStreamConfig, FirehoseConfigurationUnsupported, extract_keys,
+                                                parse_delivery_stream)
+
 log = logging.getLogger("radstream.emulator.firehose")
-
-MIB = 1024 * 1024
-
-
-class FirehoseConfigurationUnsupported(Exception):
-    """The delivery stream uses a Firehose feature the emulator does not implement."""
-
-
-# -- Java DateTimeFormatter subset ------------------------------------------------------------
-_JAVA_FIELDS = {
-    "yyyy": "%Y", "uuuu": "%Y", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S",
-    "DDD": "%j", "MMM": "%b", "EEE": "%a",
-}
-
-
-def java_time_format(pattern: str, ts: datetime) -> str:
-    """Format ``ts`` with a Java DateTimeFormatter pattern (the subset Firehose prefixes use).
-
-    Letters must be one of yyyy uuuu yy MM MMM dd DDD HH mm ss SSS EEE; text in single quotes is literal
-    (``''`` is a quote). Anything else raises :class:`FirehoseConfigurationUnsupported`.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "'":
-            j = pattern.find("'", i + 1)
-            if j == -1:
-                raise FirehoseConfigurationUnsupported(f"unterminated quote in timestamp pattern {pattern!r}")
-            out.append("'" if j == i + 1 else pattern[i + 1:j])
-            i = j + 1
-        elif c.isalpha():
-            j = i
-            while j < len(pattern) and pattern[j] == c:
-                j += 1
-            token = pattern[i:j]
-            if token == "SSS":
-                out.append(f"{ts.microsecond // 1000:03d}")
-            elif token in _JAVA_FIELDS:
-                out.append(ts.strftime(_JAVA_FIELDS[token]))
-            else:
-                raise FirehoseConfigurationUnsupported(
-                    f"timestamp pattern letter run {token!r} in {pattern!r} is not supported by the emulator "
-                    f"(supported: {sorted(_JAVA_FIELDS) + ['SSS']})")
-            i = j
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-_NS = re.compile(r"!\{([A-Za-z]+):([^}]*)\}")
-_JQ_ITEM = re.compile(r"^\s*\"?([A-Za-z_][A-Za-z0-9_]*)\"?\s*:\s*((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*$")
-
-
-def parse_metadata_query(query: str) -> dict[str, list[str]]:
-    """``{record_type:.record_type, y:.a.b}`` -> ``{"record_type": ["record_type"], "y": ["a","b"]}``."""
-    q = query.strip()
-    if not (q.startswith("{") and q.endswith("}")):
-        raise FirehoseConfigurationUnsupported(
-            f"MetadataExtractionQuery {query!r}: the emulator supports only JQ objects of simple paths, "
-            "e.g. {key:.field, other:.a.b}")
-    keys: dict[str, list[str]] = {}
-    for item in filter(None, (p.strip() for p in q[1:-1].split(","))):
-        m = _JQ_ITEM.match(item)
-        if not m:
-            raise FirehoseConfigurationUnsupported(
-                f"MetadataExtractionQuery item {item!r} is not a simple path (key:.field) the emulator supports")
-        keys[m.group(1)] = m.group(2).split(".")[1:]
-    return keys
-
-
-def extract_keys(paths: dict[str, list[str]], data: bytes) -> dict[str, str]:
-    """Evaluate the parsed query on one record; raises ValueError when the record has no such field."""
-    doc = json.loads(data)
-    out = {}
-    for key, path in paths.items():
-        v: Any = doc
-        for part in path:
-            if not isinstance(v, dict) or part not in v:
-                raise ValueError(f"field .{'.'.join(path)} not found in record")
-            v = v[part]
-        if v is None or isinstance(v, (dict, list)):
-            raise ValueError(f"field .{'.'.join(path)} is null or not a scalar")
-        out[key] = str(v).lower() if isinstance(v, bool) else str(v)
-    return out
-
-
-def render_prefix(prefix: str, ts: datetime, keys: dict[str, str] | None = None,
-                  error_output_type: str | None = None) -> str:
-    def sub(m: re.Match) -> str:
-        ns, arg = m.group(1), m.group(2)
-        if ns == "timestamp":
-            return java_time_format(arg, ts)
-        if ns == "partitionKeyFromQuery":
-            if keys is None or arg not in keys:
-                raise ValueError(f"partition key {arg!r} not extracted")
-            return keys[arg]
-        if ns == "firehose" and arg == "random-string":
-            return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(11))
-        if ns == "firehose" and arg == "error-output-type":
-            if error_output_type is None:
-                raise FirehoseConfigurationUnsupported("!{firehose:error-output-type} is only valid in ErrorOutputPrefix")
-            return error_output_type
-        raise FirehoseConfigurationUnsupported(f"prefix namespace !{{{ns}:{arg}}} is not supported by the emulator")
-
-    return _NS.sub(sub, prefix)
 
 
 # -- per delivery stream state ----------------------------------------------------------------
@@ -172,19 +63,9 @@ class _Record:
 
 @dataclass
 class _Delivery:
-    name: str
-    version: str
-    stream_name: str
-    bucket: str
-    prefix: str
-    error_prefix: str
-    size_bytes: int
-    interval_s: float
-    compression: str
-    tz: tzinfo
-    partition_paths: dict[str, list[str]] | None
-    append_delimiter: str | None
-    file_extension: str
+    """One delivery stream: its configuration and how far the forwarder has got with it."""
+
+    config: DeliveryStreamConfig
     iterators: dict[str, str] = field(default_factory=dict)
     last_seq: dict[str, str] = field(default_factory=dict)
     buffer: list[_Record] = field(default_factory=list)
@@ -193,68 +74,6 @@ class _Delivery:
     delivered_objects: int = 0
     delivered_records: int = 0
     error_records: int = 0
-
-
-def _bucket_from_arn(arn: str) -> str:
-    return arn.split(":::", 1)[1] if ":::" in arn else arn
-
-
-def parse_delivery_stream(desc: dict[str, Any]) -> _Delivery:
-    """Build the forwarder's view of a ``describe_delivery_stream`` description (or raise Unsupported)."""
-    name = desc["DeliveryStreamName"]
-    src = (desc.get("Source") or {}).get("KinesisStreamSourceDescription") or {}
-    stream_arn = src.get("KinesisStreamARN")
-    if not stream_arn:
-        raise FirehoseConfigurationUnsupported(f"{name}: no Kinesis stream source")
-    dests = desc.get("Destinations") or []
-    if not dests:
-        raise FirehoseConfigurationUnsupported(f"{name}: no destination")
-    d = dests[0].get("ExtendedS3DestinationDescription") or dests[0].get("S3DestinationDescription")
-    if not d:
-        raise FirehoseConfigurationUnsupported(f"{name}: only S3 destinations are emulated")
-    if (d.get("DataFormatConversionConfiguration") or {}).get("Enabled"):
-        raise FirehoseConfigurationUnsupported(f"{name}: record format conversion (Parquet/ORC) is not emulated")
-    compression = d.get("CompressionFormat") or "UNCOMPRESSED"
-    if compression not in ("GZIP", "UNCOMPRESSED"):
-        raise FirehoseConfigurationUnsupported(
-            f"{name}: CompressionFormat {compression} is not emulated (use GZIP or UNCOMPRESSED)")
-    hints = d.get("BufferingHints") or {}
-    dyn = (d.get("DynamicPartitioningConfiguration") or {}).get("Enabled", False)
-    paths = None
-    delimiter = None
-    proc = d.get("ProcessingConfiguration") or {}
-    if proc.get("Enabled"):
-        for p in proc.get("Processors") or []:
-            params = {x["ParameterName"]: x["ParameterValue"] for x in p.get("Parameters") or []}
-            if p.get("Type") == "MetadataExtraction":
-                paths = parse_metadata_query(params.get("MetadataExtractionQuery", ""))
-            elif p.get("Type") == "AppendDelimiterToRecord":
-                delimiter = params.get("Delimiter", "\\n").encode().decode("unicode_escape")
-            else:
-                raise FirehoseConfigurationUnsupported(f"{name}: processor type {p.get('Type')} is not emulated")
-    prefix = d.get("Prefix") or ""
-    if "partitionKeyFromQuery" in prefix and not (dyn and paths):
-        raise FirehoseConfigurationUnsupported(
-            f"{name}: prefix uses partitionKeyFromQuery but dynamic partitioning/MetadataExtraction is not enabled")
-    if "partitionKeyFromLambda" in prefix:
-        raise FirehoseConfigurationUnsupported(f"{name}: partitionKeyFromLambda is not emulated")
-    tz: tzinfo = timezone.utc
-    if d.get("CustomTimeZone") and d["CustomTimeZone"].upper() != "UTC":
-        from zoneinfo import ZoneInfo
-
-        tz = ZoneInfo(d["CustomTimeZone"])
-    delivery = _Delivery(
-        name=name, version=str(desc.get("VersionId") or "1"), stream_name=stream_arn.rsplit("/", 1)[-1],
-        bucket=_bucket_from_arn(d["BucketARN"]), prefix=prefix, error_prefix=d.get("ErrorOutputPrefix") or "",
-        size_bytes=int(float(hints.get("SizeInMBs", 5)) * MIB), interval_s=float(hints.get("IntervalInSeconds", 300)),
-        compression=compression, tz=tz, partition_paths=paths if dyn else None, append_delimiter=delimiter,
-        file_extension=d.get("FileExtension") or (".gz" if compression == "GZIP" else ""))
-    # validate the prefixes now, so configuration errors surface at discovery, not at delivery
-    now = datetime.now(tz)
-    keys = {k: "x" for k in (paths or {})}
-    render_prefix(prefix, now, keys)
-    render_prefix(delivery.error_prefix or "errors/", now, keys, "processing-failed")
-    return delivery
 
 
 class FirehoseForwarder:
@@ -348,9 +167,9 @@ class FirehoseForwarder:
                 if desc.get("DeliveryStreamType") != "KinesisStreamAsSource":
                     continue
                 try:
-                    self._deliveries[name] = parse_delivery_stream(desc)
-                    log.info("firehose forwarder: delivering %s -> s3://%s/%s", name,
-                             self._deliveries[name].bucket, self._deliveries[name].prefix)
+                    config = parse_delivery_stream(desc)
+                    self._deliveries[name] = _Delivery(config)
+                    log.info("firehose forwarder: delivering %s -> s3://%s/%s", name, config.bucket, config.prefix)
                 except FirehoseConfigurationUnsupported as exc:
                     self._unsupported.add(name)
                     self._error(f"delivery stream {name} skipped: {exc}")
@@ -359,14 +178,14 @@ class FirehoseForwarder:
     def _list_shards(self, d: _Delivery) -> None:
         """Start an iterator (TRIM_HORIZON) for every shard not seen before (new or after resharding)."""
         kin = self._client("kinesis")
-        kwargs: dict[str, Any] = {"StreamName": d.stream_name}
+        kwargs: dict[str, Any] = {"StreamName": d.config.stream_name}
         while True:
             resp = kin.list_shards(**kwargs)
             for shard in resp.get("Shards") or []:
                 sid = shard["ShardId"]
                 if sid not in d.iterators:
                     d.iterators[sid] = kin.get_shard_iterator(
-                        StreamName=d.stream_name, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                        StreamName=d.config.stream_name, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
             if not resp.get("NextToken"):
                 break
             kwargs = {"NextToken": resp["NextToken"]}
@@ -382,7 +201,7 @@ class FirehoseForwarder:
                 except kin.exceptions.ExpiredIteratorException:
                     last = d.last_seq.get(sid)
                     d.iterators[sid] = kin.get_shard_iterator(
-                        StreamName=d.stream_name, ShardId=sid,
+                        StreamName=d.config.stream_name, ShardId=sid,
                         **({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": last}
                            if last else {"ShardIteratorType": "TRIM_HORIZON"}))["ShardIterator"]
                     continue
@@ -395,14 +214,14 @@ class FirehoseForwarder:
                     if arrival.tzinfo is None:
                         arrival = arrival.replace(tzinfo=timezone.utc)
                     data = r["Data"]
-                    if d.append_delimiter:
-                        data += d.append_delimiter.encode()
+                    if d.config.append_delimiter:
+                        data += d.config.append_delimiter.encode()
                     if not d.buffer:
                         d.first_buffered_at = time.monotonic()
                     d.buffer.append(_Record(data, arrival))
                     d.buffered_bytes += len(data)
                     d.last_seq[sid] = r["SequenceNumber"]
-                    if d.buffered_bytes >= d.size_bytes:
+                    if d.buffered_bytes >= d.config.size_bytes:
                         self._deliver(d)
                 if not recs:
                     break
@@ -420,10 +239,11 @@ class FirehoseForwarder:
                     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
                     if code in ("ResourceNotFoundException", "InvalidArgumentException"):
                         d.iterators.clear()  # stream (re)created: start over on its shards at the next cycle
-                    self._error(f"{d.name}: reading stream {d.stream_name} failed: {type(exc).__name__}: {exc}")
+                    self._error(f"{d.config.name}: reading stream {d.config.stream_name} failed: "
+                                f"{type(exc).__name__}: {exc}")
                     continue
                 if d.buffer and d.first_buffered_at is not None and \
-                        time.monotonic() - d.first_buffered_at >= d.interval_s:
+                        time.monotonic() - d.first_buffered_at >= d.config.interval_s:
                     self._deliver(d)
 
     def flush(self) -> dict[str, Any]:
@@ -440,31 +260,26 @@ class FirehoseForwarder:
         with self._lock:
             return {
                 "delivery_streams": {
-                    n: {"bucket": d.bucket, "objects": d.delivered_objects, "records": d.delivered_records,
+                    n: {"bucket": d.config.bucket, "objects": d.delivered_objects, "records": d.delivered_records,
                         "error_records": d.error_records, "buffered_records": len(d.buffer)}
                     for n, d in self._deliveries.items()},
                 "unsupported": sorted(self._unsupported),
                 "errors": list(self.errors[-10:]),
             }
 
-    def _object_name(self, d: _Delivery, prefix: str, now: datetime) -> str:
-        stamp = now.strftime("%Y-%m-%d-%H-%M-%S")
-        return f"{prefix}{d.name}-{d.version}-{stamp}-{uuid.uuid4()}{d.file_extension}"
-
     def _deliver(self, d: _Delivery) -> None:
         records, d.buffer, d.buffered_bytes, d.first_buffered_at = d.buffer, [], 0, None
         groups: dict[str, list[_Record]] = {}
         errors: dict[str, list[_Record]] = {}
         for r in records:
-            ts = r.arrival.astimezone(d.tz)
+            ts = r.arrival.astimezone(d.config.tz)
             keys = None
             try:
-                if d.partition_paths is not None:
-                    keys = extract_keys(d.partition_paths, r.data)
-                prefix = render_prefix(d.prefix, ts, keys) if d.prefix else ts.strftime("%Y/%m/%d/%H/")
+                if d.config.partition_paths is not None:
+                    keys = extract_keys(d.config.partition_paths, r.data)
+                prefix = d.config.record_prefix(ts, keys)
             except (ValueError, json.JSONDecodeError) as exc:
-                eprefix = render_prefix(d.error_prefix or "", ts, {}, "partitioning-failed") \
-                    if d.error_prefix else "partitioning-failed/" + ts.strftime("%Y/%m/%d/%H/")
+                eprefix = d.config.error_output_prefix(ts, "partitioning-failed")
                 doc = {"attemptsMade": 1, "arrivalTimestamp": int(r.arrival.timestamp() * 1000),
                        "errorCode": "DynamicPartitioning.MetadataExtractionFailed",
                        "errorMessage": str(exc), "attemptEndingTimestamp": int(time.time() * 1000),
@@ -473,18 +288,18 @@ class FirehoseForwarder:
                 continue
             groups.setdefault(prefix, []).append(r)
         s3 = self._client("s3")
-        now = datetime.now(d.tz)
+        now = datetime.now(d.config.tz)
         for is_error, bucket_groups in ((False, groups), (True, errors)):
             for prefix, chunks in bucket_groups.items():
                 body = b"".join(c.data for c in chunks)
-                if d.compression == "GZIP":
+                if d.config.compression == "GZIP":
                     body = gzip.compress(body, compresslevel=6)
-                key = self._object_name(d, prefix, now)
+                key = d.config.object_key(prefix, now)
                 try:
-                    s3.put_object(Bucket=d.bucket, Key=key, Body=body)
+                    s3.put_object(Bucket=d.config.bucket, Key=key, Body=body)
                 except Exception as exc:  # noqa: BLE001 - put the records back and report
-                    self._error(f"{d.name}: writing s3://{d.bucket}/{key} failed: {type(exc).__name__}: {exc}; "
-                                "records kept for the next attempt")
+                    self._error(f"{d.config.name}: writing s3://{d.config.bucket}/{key} failed: "
+                                f"{type(exc).__name__}: {exc}; records kept for the next attempt")
                     if not is_error:
                         d.buffer.extend(chunks)
                         d.buffered_bytes += sum(len(c.data) for c in chunks)
