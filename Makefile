@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
+.PHONY: help install run test test-unit test-functional test-e2e up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
         query bench-pipeline model-server container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
 help: ## list the targets
@@ -22,11 +22,17 @@ install: $(STAMP) ## create .venv and install RadStream with its test tools
 run: $(STAMP) ## the main job: start the embedded stack, deploy, process the sample studies, summarise
 	$(BIN)/radstream run
 
-test: $(STAMP) ## the whole test suite (unit + integration on the embedded stack)
+test: $(STAMP) ## the whole test suite: unit, functional, e2e (and the import contracts)
 	$(BIN)/pytest -q
 
-test-unit: $(STAMP) ## only the tests that need no running stack
-	$(BIN)/pytest -q -m "not integration"
+test-unit: $(STAMP) ## pure tests: no network, no moto, no processes (seconds)
+	$(BIN)/pytest -q -m unit
+
+test-functional: $(STAMP) ## handlers and AWS I/O against a moto server process; the model server over HTTP
+	$(BIN)/pytest -q -m functional
+
+test-e2e: $(STAMP) ## the embedded stack: the e2e check list, uploads, CLI, hostile files, analytics
+	$(BIN)/pytest -q -m e2e
 
 up: $(STAMP) ## start the embedded stack on 127.0.0.1:4566 in the background and deploy
 	$(BIN)/radstream up

@@ -1,8 +1,19 @@
-"""Shared fixtures. ``embedded_stack`` starts the real embedded target once per test session.
+"""Test tiers and the fixtures every tier shares.
 
-It runs the emulator and the model server as background processes on free ports with a
-private state directory, deploys the pipeline exactly as `radstream up` does, and stops
-everything at the end, so the suite never touches a stack a developer has running.
+Every test module lives in exactly one tier, and the tier is its top folder:
+
+- ``tests/unit/``: pure code; no network, no moto, no processes (tests/unit/conftest.py refuses them);
+- ``tests/functional/``: code doing AWS I/O, called in-process against a moto server in its own process,
+  and the model server over HTTP against a server process;
+- ``tests/e2e/``: the embedded stack (``embedded_stack`` below), driven the way a user or AWS would.
+
+Each test is marked with its tier, so ``pytest -m unit|functional|e2e`` selects one. Helpers shared
+across tiers live in ``tests/support/``.
+
+``embedded_stack`` starts the real embedded target once per test session. It runs the emulator and
+the model server as background processes on free ports with a private state directory, deploys the
+pipeline exactly as `radstream up` does, and stops everything at the end, so the suite never touches
+a stack a developer has running.
 """
 
 from __future__ import annotations
@@ -13,10 +24,26 @@ from pathlib import Path
 
 import pytest
 
-from radstream.tooling.client import PipelineClient, Study
-from radstream.tooling.stack.embedded import EmbeddedStack, free_port
 from radstream.infra.deploy import deploy
 from radstream.infra.targets import Target, resolve
+from radstream.tooling.client import PipelineClient, Study
+from radstream.tooling.stack.embedded import EmbeddedStack, free_port
+from support.dicom_samples import planted_rg1, read_sample
+
+TESTS = Path(__file__).parent
+TIERS = ("unit", "functional", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            tier = item.path.relative_to(TESTS).parts[0]
+        except ValueError:  # collected from outside tests/ (a path given on the command line)
+            continue
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: every test module belongs in one tier: "
+                                    f"tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 @dataclass
@@ -69,17 +96,12 @@ def embedded_stack(tmp_path_factory) -> RunningStack:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint():
-    """A bare moto server in its own process, for tests of AWS I/O that need no pipeline."""
-    from moto_process import running_moto_server
-
-    with running_moto_server() as url:
-        yield url
+def rg1_bytes() -> bytes:
+    """The real PA chest radiograph RG1_UNCR.dcm (pydicom-data)."""
+    return read_sample("RG1_UNCR.dcm")
 
 
-@pytest.fixture
-def aws(moto_endpoint, monkeypatch):
-    """``aws("s3")`` -> a boto3 client for the bare moto server."""
-    from moto_process import client_factory
-
-    return client_factory(moto_endpoint, monkeypatch)
+@pytest.fixture(scope="session")
+def rg1_planted(rg1_bytes) -> tuple[bytes, dict[str, str]]:
+    """RG1_UNCR.dcm with known identifiers planted, and those identifiers."""
+    return planted_rg1(rg1_bytes)
