@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import errors
 from .deid import deidentify_dicom
-from .dicom import metadata_from_dicom
+from .sidecar_from_dicom import metadata_from_dicom
 from .prepare import MAX_ASPECT, MAX_PIXELS, MIN_SIDE, TARGET, Limits, PreparedImage, prepare_tensor
 
 __all__ = [

@@ -171,7 +171,7 @@ def deidentify_dicom(data: bytes, *, salt: str) -> bytes:
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
-    from . import dicom as _dicom
+    from . import dicom_decode
     from .errors import UnsupportedFormatError
     from .formats import DICOM, sniff
 
@@ -179,8 +179,8 @@ def deidentify_dicom(data: bytes, *, salt: str) -> bytes:
         raise ValueError("deidentify_dicom needs a non-empty salt (a per-deployment secret)")
     if sniff(data) != DICOM:
         raise UnsupportedFormatError("deidentify_dicom needs a DICOM Part 10 file; this content is not DICOM.")
-    with _dicom.quiet():  # pydicom warnings can quote element values: never let them reach a log
-        ds = _dicom.read_dataset(data)
+    with dicom_decode.quiet():  # pydicom warnings can quote element values: never let them reach a log
+        ds = dicom_decode.read_dataset(data)
         if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
             raise BurnedInAnnotationError(
                 "The DICOM image has burned-in annotation (BurnedInAnnotation = YES); its pixels may show patient "

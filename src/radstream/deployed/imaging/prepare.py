@@ -28,7 +28,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import dicom as _dicom
+from . import chest_policy as policy
+from . import dicom_decode as dicom
 from .errors import (
     AspectRatioError,
     CmykImageError,
@@ -297,26 +298,26 @@ _DICOM_SOURCE_KEYS = (
 
 def _prepare_dicom(data: bytes, metadata: Mapping[str, Any] | None, limits: Limits, require_chest: bool) -> PreparedImage:
     # header + pixels of the largest allowed image, x2 for 32-bit/odd layouts, + 1 MiB of header
-    ds = _dicom.read_dataset(data, max_inflated=limits.max_pixels * 4 + (1 << 20))
-    facts = _dicom.dicom_facts(ds)
-    _dicom.check_structure(ds, facts, len(data))
+    ds = dicom.read_dataset(data, max_inflated=limits.max_pixels * 4 + (1 << 20))
+    facts = dicom.dicom_facts(ds)
+    dicom.check_structure(ds, facts, len(data))
     check_dimensions(facts["width"], facts["height"], DICOM, limits)
-    _dicom.check_pixels_layout(facts)
-    _dicom.check_transfer_syntax(facts)
+    dicom.check_pixels_layout(facts)
+    dicom.check_transfer_syntax(facts)
     if require_chest:
-        _dicom.check_chest(facts["modality"], facts["body_part"], where="DICOM header")
-        _dicom.check_chest(_dicom.sidecar_modality(metadata), _dicom.sidecar_body_part(metadata), where="sidecar")
-    _dicom.check_metadata_matches(metadata, facts)
-    _dicom.check_pixel_length(ds, facts)
-    arr = _dicom.native_pixels(ds, facts)  # zero-copy for uncompressed little endian
+        policy.check_chest(facts["modality"], facts["body_part"], where="DICOM header")
+        policy.check_chest(policy.sidecar_modality(metadata), policy.sidecar_body_part(metadata), where="sidecar")
+    policy.check_metadata_matches(metadata, facts)
+    dicom.check_pixel_length(ds, facts)
+    arr = dicom.native_pixels(ds, facts)  # zero-copy for uncompressed little endian
     if arr is None:
-        arr = _dicom.decode_pixels(ds, facts)
+        arr = dicom.decode_pixels(ds, facts)
     if arr.shape != (facts["height"], facts["width"]):
         raise CorruptImageError(
             f"The DICOM pixel data decoded to {arr.shape[1]}x{arr.shape[0]} but the header says "
             f"{facts['width']}x{facts['height']}. Re-export the study."
         )
-    display, info = _dicom.to_display(ds, arr)
+    display, info = dicom.to_display(ds, arr)
     tensor = float_image_to_tensor(display)
     source = {k: facts[k] for k in _DICOM_SOURCE_KEYS}
     source.update(info)
@@ -347,13 +348,13 @@ def prepare_tensor(
     fmt = sniff(data)
     check_extension(filename, fmt)
     if fmt == DICOM:
-        with _dicom.quiet():  # pydicom warnings can quote element values (PHI): keep them out of logs
+        with dicom.quiet():  # pydicom warnings can quote element values (PHI): keep them out of logs
             prepared = _prepare_dicom(data, metadata, limits, require_chest)
     else:
         if require_chest:
-            _dicom.check_chest(_dicom.sidecar_modality(metadata), _dicom.sidecar_body_part(metadata), where="sidecar")
+            policy.check_chest(policy.sidecar_modality(metadata), policy.sidecar_body_part(metadata), where="sidecar")
         prepared = _prepare_jpeg(data, limits) if fmt == JPEG else _prepare_png(data, limits)
-        _dicom.check_metadata_matches(
+        policy.check_metadata_matches(
             {k: v for k, v in (metadata or {}).items() if k in ("width", "height", "columns", "rows")},
             prepared.source,
         )

@@ -1,4 +1,10 @@
-"""DICOM reading, checks and pixel decoding (pydicom + pylibjpeg plugins).
+"""DICOM decoding: parse the Part 10 file, check its structure, get display pixels out.
+
+pydicom + the pylibjpeg plugins do the decoding; this module adds the checks that keep hostile files
+cheap (the deflate-bomb check before parsing, header-only structure/layout/transfer-syntax checks
+before any pixel is decoded) and the display pipeline: stored values -> Modality LUT -> VOI LUT or
+window -> MONOCHROME1 inversion, folded into one lookup table. Whether the image is a chest
+radiograph and whether it agrees with its sidecar is policy, in :mod:`.chest_policy`.
 
 Only header facts that identify no one leave this module (see ``dicom_facts``). pydicom's
 validation warnings can quote element values (names, IDs), so every read happens with
@@ -7,13 +13,11 @@ warnings silenced and pydicom exceptions are never chained into our errors.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import struct
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 import numpy as np
@@ -22,26 +26,13 @@ from .errors import (
     ColourImageError,
     CorruptImageError,
     DecompressionBombError,
-    MetadataMismatchError,
     MultiFrameError,
-    NotChestImageError,
     TruncatedImageError,
     UnsupportedBitDepthError,
     UnsupportedFormatError,
     UnsupportedTransferSyntaxError,
 )
 
-CHEST_MODALITIES = {"CR", "DX"}
-# Values a sidecar may use for "a projection radiograph" without naming CR or DX.
-GENERIC_XRAY = {"XR", "X-RAY", "XRAY", "RADIOGRAPH", "RADIOGRAPHY", "RG"}
-CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "CHEST_PA", "CHEST PA", "CHEST_AP", "CHEST AP",
-                    "PORTABLE CHEST", "CXR", "HEART"}
-MODALITY_NAMES = {
-    "CT": "computed tomography", "MR": "magnetic resonance", "US": "ultrasound", "NM": "nuclear medicine",
-    "PT": "PET", "MG": "mammography", "XA": "X-ray angiography", "RF": "fluoroscopy", "OT": "other",
-    "SC": "secondary capture", "IO": "intra-oral X-ray", "PX": "panoramic X-ray", "OP": "ophthalmic photo",
-    "ES": "endoscopy", "XC": "external camera photo", "SR": "structured report", "SM": "slide microscopy",
-}
 
 @contextmanager
 def quiet():
@@ -108,7 +99,7 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False, max_inflated:
     return ds
 
 
-def _str(ds, keyword: str) -> str | None:
+def element_str(ds, keyword: str) -> str | None:
     val = ds.get(keyword)
     if val is None:
         return None
@@ -116,7 +107,7 @@ def _str(ds, keyword: str) -> str | None:
     return s or None
 
 
-def _int(ds, keyword: str, default: int | None = None) -> int | None:
+def element_int(ds, keyword: str, default: int | None = None) -> int | None:
     val = ds.get(keyword)
     if val is None or val == "":
         return default
@@ -139,17 +130,17 @@ def dicom_facts(ds) -> dict[str, Any]:
     ts = transfer_syntax(ds)
     facts = {
         "format": "dicom",
-        "width": _int(ds, "Columns"),
-        "height": _int(ds, "Rows"),
-        "bits_allocated": _int(ds, "BitsAllocated"),
-        "bits_stored": _int(ds, "BitsStored"),
-        "pixel_representation": _int(ds, "PixelRepresentation", 0),
-        "samples_per_pixel": _int(ds, "SamplesPerPixel", 1),
-        "frames": _int(ds, "NumberOfFrames", 1) or 1,
-        "photometric": _str(ds, "PhotometricInterpretation"),
-        "modality": _str(ds, "Modality"),
-        "body_part": _str(ds, "BodyPartExamined"),
-        "view_position": _str(ds, "ViewPosition"),
+        "width": element_int(ds, "Columns"),
+        "height": element_int(ds, "Rows"),
+        "bits_allocated": element_int(ds, "BitsAllocated"),
+        "bits_stored": element_int(ds, "BitsStored"),
+        "pixel_representation": element_int(ds, "PixelRepresentation", 0),
+        "samples_per_pixel": element_int(ds, "SamplesPerPixel", 1),
+        "frames": element_int(ds, "NumberOfFrames", 1) or 1,
+        "photometric": element_str(ds, "PhotometricInterpretation"),
+        "modality": element_str(ds, "Modality"),
+        "body_part": element_str(ds, "BodyPartExamined"),
+        "view_position": element_str(ds, "ViewPosition"),
         "transfer_syntax": ts,
         "transfer_syntax_name": UID(ts).name if ts else None,
     }
@@ -237,99 +228,6 @@ def check_transfer_syntax(facts: Mapping[str, Any]) -> None:
         raise UnsupportedTransferSyntaxError(
             f"The DICOM transfer syntax {uid} ({uid.name}) needs a decoder plugin that is not installed{missing}. "
             "Re-export uncompressed or install the pylibjpeg plugin for it."
-        )
-
-
-def _norm(v: Any) -> str | None:
-    if v is None:
-        return None
-    s = str(v).strip().upper()
-    return s or None
-
-
-def check_chest(modality: str | None, body_part: str | None, *, where: str) -> None:
-    m = _norm(modality)
-    if m and m not in CHEST_MODALITIES and m not in GENERIC_XRAY:
-        name = MODALITY_NAMES.get(m, "not a projection radiograph")
-        raise NotChestImageError(
-            f"The {where} says modality {m} ({name}); the model reads chest radiographs (CR or DX). "
-            "Route this study to a pipeline for its modality."
-        )
-    b = _norm(body_part)
-    if b and b not in CHEST_BODY_PARTS and not any(w in b for w in ("CHEST", "THORAX", "LUNG")):
-        raise NotChestImageError(
-            f"The {where} says body part {b}, not CHEST; the model reads chest radiographs only. "
-            "It was not sent to the model."
-        )
-
-
-_VIEW_GROUPS = {
-    "PA": {"PA", "POSTERO_ANTERIOR", "POSTEROANTERIOR"},
-    "AP": {"AP", "ANTERO_POSTERIOR", "ANTEROPOSTERIOR", "APS", "APV"},
-    "LATERAL": {"LATERAL", "LAT", "LL", "RL", "LLD", "RLD", "L", "LATERAL_LEFT", "LATERAL_RIGHT"},
-}
-
-
-def views_compatible(sidecar_view: str, header_view: str) -> bool:
-    a, b = sidecar_view.upper().replace("-", "_"), header_view.upper().replace("-", "_")
-    if a == b:
-        return True
-    if a in ("LL", "RL") and b in ("LL", "RL"):
-        return False  # left vs right lateral is a real contradiction
-    for group in _VIEW_GROUPS.values():
-        if a in group and b in group:
-            return True
-    return False
-
-
-def _sidecar(metadata: Mapping[str, Any] | None, *names: str) -> Any:
-    if not metadata:
-        return None
-    for n in names:
-        if n in metadata and metadata[n] not in (None, ""):
-            return metadata[n]
-    return None
-
-
-def sidecar_body_part(metadata):
-    return _sidecar(metadata, "body_part", "bodyPart", "BodyPartExamined", "body_part_examined")
-
-
-def sidecar_modality(metadata):
-    return _sidecar(metadata, "modality", "Modality")
-
-
-def check_metadata_matches(metadata: Mapping[str, Any] | None, facts: Mapping[str, Any]) -> None:
-    """Raise MetadataMismatchError listing every contradiction between sidecar and image header."""
-    if not metadata:
-        return
-    problems: list[str] = []
-    view = _sidecar(metadata, "view", "view_position", "ViewPosition")
-    hview = facts.get("view_position")
-    if view and hview and not views_compatible(str(view), str(hview)):
-        problems.append(f"view {str(view).upper()} in the sidecar but {str(hview).upper()} in the image header")
-    mod, hmod = _norm(sidecar_modality(metadata)), _norm(facts.get("modality"))
-    if mod and hmod and mod != hmod and not (mod in GENERIC_XRAY and hmod in CHEST_MODALITIES):
-        problems.append(f"modality {mod} in the sidecar but {hmod} in the image header")
-    bp, hbp = _norm(sidecar_body_part(metadata)), _norm(facts.get("body_part"))
-    if bp and hbp and bp != hbp:
-        def chesty(x):
-            return x in CHEST_BODY_PARTS or any(w in x for w in ("CHEST", "THORAX", "LUNG"))
-        if not (chesty(bp) and chesty(hbp)):
-            problems.append(f"body part {bp} in the sidecar but {hbp} in the image header")
-    for key, fkey in (("width", "width"), ("columns", "width"), ("height", "height"), ("rows", "height")):
-        val = _sidecar(metadata, key)
-        if val is not None and facts.get(fkey) is not None:
-            try:
-                ok = int(val) == int(facts[fkey])
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                problems.append(f"{key} {val} in the sidecar but {facts[fkey]} in the image")
-    if problems:
-        raise MetadataMismatchError(
-            "The sidecar metadata contradicts the image: " + "; ".join(problems)
-            + ". Fix the sidecar (or omit the field to use the image's own value)."
         )
 
 
@@ -443,83 +341,3 @@ def to_display(ds, arr: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
     unsigned = np.dtype(f"u{arr.dtype.itemsize}")
     img = table[arr.view(unsigned)]
     return img, info
-
-
-# --------------------------------------------------------------------------- sidecar from the header
-
-def study_id_from_uid(uid: str, salt: str = "") -> str:
-    digest = hashlib.sha256(f"radstream-study|{salt}|{uid}".encode()).hexdigest()
-    return f"dcm-{digest[:20]}"
-
-
-def _iso_timestamp(ds) -> str | None:
-    for dkey, tkey in (("StudyDate", "StudyTime"), ("SeriesDate", "SeriesTime"),
-                       ("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime")):
-        d = _str(ds, dkey)
-        if not d or len(d) < 8 or not d[:8].isdigit():
-            continue
-        t = (_str(ds, tkey) or "").replace(":", "")
-        hh, mm, ss, frac = 0, 0, 0, 0
-        try:
-            main, _, fr = t.partition(".")
-            if len(main) >= 2:
-                hh = int(main[0:2])
-            if len(main) >= 4:
-                mm = int(main[2:4])
-            if len(main) >= 6:
-                ss = int(main[4:6])
-            if fr:
-                frac = int((fr + "000000")[:6])
-            dt = datetime(int(d[0:4]), int(d[4:6]), int(d[6:8]), hh, mm, min(ss, 59), frac)
-        except ValueError:
-            continue
-        tzs = _str(ds, "TimezoneOffsetFromUTC")
-        if tzs and len(tzs) == 5 and tzs[0] in "+-" and tzs[1:].isdigit():
-            sign = 1 if tzs[0] == "+" else -1
-            tz = timezone(sign * timedelta(hours=int(tzs[1:3]), minutes=int(tzs[3:5])))
-            dt = dt.replace(tzinfo=tz)
-            return dt.isoformat(timespec="seconds")
-        # DICOM dates/times are local time when no offset is recorded: state that honestly (no "Z").
-        return dt.isoformat(timespec="seconds")
-    return None
-
-
-def metadata_from_dicom(data: bytes, *, salt: str = "") -> dict[str, Any]:
-    """Derive a pipeline sidecar from a DICOM header (for uploads that come without one).
-
-    Returns ``study_id`` (``dcm-`` + salted SHA-256 of StudyInstanceUID, never a raw patient or
-    accession ID), ``view`` (ViewPosition), ``timestamp`` (ISO 8601 from StudyDate/StudyTime, with
-    the UTC offset when the header records one), ``modality``, ``body_part`` and
-    ``metadata_source: "dicom-header"``. Keys the header cannot supply are left out so that
-    metadata validation reports them.
-    """
-    from .formats import DICOM, sniff
-
-    if not data:
-        from .errors import EmptyFileError
-
-        raise EmptyFileError("The file is empty (0 bytes). Upload the DICOM file again.")
-    if sniff(data) != DICOM:
-        raise UnsupportedFormatError("metadata_from_dicom needs a DICOM Part 10 file; this content is not DICOM.")
-    with quiet():
-        return _metadata_from_dataset(read_dataset(data, stop_before_pixels=True), salt)
-
-
-def _metadata_from_dataset(ds, salt: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"metadata_source": "dicom-header"}
-    uid = _str(ds, "StudyInstanceUID") or _str(ds, "SeriesInstanceUID") or _str(ds, "SOPInstanceUID")
-    if uid:
-        out["study_id"] = study_id_from_uid(uid, salt)
-    view = _str(ds, "ViewPosition")
-    if view:
-        out["view"] = view.upper()
-    ts = _iso_timestamp(ds)
-    if ts:
-        out["timestamp"] = ts
-    mod = _str(ds, "Modality")
-    if mod:
-        out["modality"] = mod.upper()
-    bp = _str(ds, "BodyPartExamined")
-    if bp:
-        out["body_part"] = bp.upper()
-    return out
