@@ -199,10 +199,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_e2e(args) -> int:
-    from radstream.tooling.e2e import run_checks
+    from radstream.tooling.e2e import BASIC, COMPREHENSIVE, run_checks
 
+    unknown = [name for name in args.check or () if name not in BASIC + COMPREHENSIVE]
+    if unknown:
+        console.print(f"[red]no check named {', '.join(unknown)}; the checks are: {', '.join(BASIC + COMPREHENSIVE)}[/red]")
+        return 2
     target = _reachable_target(args)
-    return run_checks(target, comprehensive=args.comprehensive, study_id=args.study_id, console=console)
+    return run_checks(target, comprehensive=args.comprehensive, study_id=args.study_id, console=console,
+                      only=tuple(args.check) if args.check else None)
 
 
 def cmd_upload(args) -> int:
@@ -314,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("e2e", help="run the end-to-end check list against the running stack")
     p.add_argument("--comprehensive", action="store_true", help="also DICOM, hostile files and analytics")
     p.add_argument("--study-id", help="prefix for the study ids the checks create")
+    p.add_argument("--check", action="append", metavar="NAME",
+                   help="run only this check (repeatable; a wrong name lists them all)")
     add_target_argument(p)
     p.set_defaults(func=cmd_e2e)
 

@@ -3,10 +3,15 @@
 Every check drives the deployed system the way a user or AWS would (boto3 against the
 endpoint, the seed's test events verbatim, uploads through the S3 trigger) and says what it
 saw. Exit status is non-zero when any check fails.
+
+The list is defined once, here: ``radstream e2e`` runs it, and so does pytest
+(tests/e2e/test_checklist.py, one test per check against the session's embedded stack). Each check
+sets up what it needs, so any one of them can run alone (``radstream e2e --check NAME``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import urllib.error
@@ -47,10 +52,18 @@ class Checks:
         self.sfn = target.client("stepfunctions")
         self.seed_path = f"s3://{self.names.images_bucket}/test.jpg"
         self.seed_metadata = {"study_id": "test-001", "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}
+        self._uploaded: dict | None = None
 
     def invoke(self, short: str, event: dict) -> tuple[dict, str | None]:
         response = self.lam.invoke(FunctionName=self.names.function(short), Payload=json.dumps(event))
         return json.loads(response["Payload"].read()), response.get("FunctionError")
+
+    def _read(self, uri: str) -> bytes:
+        bucket, key = s3_layout.parse_s3_uri(uri)
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def _put_seed_image(self) -> None:
+        self.s3.put_object(Bucket=self.names.images_bucket, Key="test.jpg", Body=synthetic.chest_jpeg(1, (1024, 1024)))
 
     # -- the list ---------------------------------------------------------------------------
     def deployment_is_current(self) -> str:
@@ -75,18 +88,28 @@ class Checks:
         return "documented response"
 
     def seed_prepare_tensors(self) -> str:
-        self.s3.put_object(Bucket=self.names.images_bucket, Key="test.jpg", Body=synthetic.chest_jpeg(1, (1024, 1024)))
+        import numpy as np
+
+        self._put_seed_image()
         body, error = self.invoke("prepare-tensors", {"s3_path": self.seed_path, "metadata": self.seed_metadata})
         expect(error is None, f"failed: {body}")
         expect(body.get("tensor_shape") == [1, 1, 224, 224], f"tensor_shape {body.get('tensor_shape')}")
-        expect(str(body.get("preprocessed_data_ref", "")).startswith("s3://"), "no preprocessed_data_ref")
-        return f"tensor {body['tensor_shape']} at {body['preprocessed_data_ref']}"
+        ref = str(body.get("preprocessed_data_ref", ""))
+        expect(ref.startswith("s3://"), f"no s3:// preprocessed_data_ref in {body}")
+        tensor = np.load(io.BytesIO(self._read(ref)), allow_pickle=False)
+        expect(tensor.shape == (1, 1, 224, 224) and tensor.dtype == np.float32,
+               f"{ref} holds a {tensor.dtype} array of shape {tensor.shape}")
+        return f"tensor {body['tensor_shape']} at {ref}"
 
     def seed_store_results(self) -> str:
+        findings = {"findings": "Normal chest X-ray", "confidence": 0.95}
         body, error = self.invoke("store-results", {
             "s3_path": self.seed_path, "metadata": {"study_id": "test-001", "view": "PA"},
-            "inference_results": {"findings": "Normal chest X-ray", "confidence": 0.95}})
+            "inference_results": findings})
         expect(error is None and str(body.get("results_s3_path", "")).startswith("s3://"), f"got {body}")
+        stored = json.loads(self._read(body["results_s3_path"]))
+        expect(stored.get("study_id") == "test-001" and stored.get("inference_results") == findings,
+               f"{body['results_s3_path']} holds {stored}")
         return body["results_s3_path"]
 
     def seed_send_telemetry(self) -> str:
@@ -107,27 +130,37 @@ class Checks:
         raise CheckFailed(f"execution {arn} still running after 120 s")
 
     def seed_execution_succeeds(self) -> str:
-        self.s3.put_object(Bucket=self.names.images_bucket, Key="test.jpg", Body=synthetic.chest_jpeg(1, (1024, 1024)))
+        self._put_seed_image()
         execution = self._run_execution({"study_id": "test-001", "s3_path": self.seed_path,
                                          "metadata": self.seed_metadata}, "seed-001")
         expect(execution["status"] == "SUCCEEDED", f"status {execution['status']}: {execution.get('cause')}")
-        return "test-001 SUCCEEDED"
+        output = json.loads(execution["output"])
+        model = output.get("inference", {}).get("inference_results", {}).get("model_name")
+        expect(bool(model), f"no model_name in the output's inference results: {output.get('inference')}")
+        stored = output.get("stored", {}).get("results_s3_path", "")
+        expect(stored == f"s3://{self.names.results_bucket}/{s3_layout.result_key('test-001')}",
+               f"results_s3_path {stored!r}")
+        return f"test-001 SUCCEEDED ({model}), result at {stored}"
 
     def seed_execution_fails_through_catch(self) -> str:
         queue = self._subscribe_queue()
+        name = f"{self.prefix}-seed-002"
         execution = self._run_execution({"study_id": "test-002", "s3_path": self.seed_path,
                                          "metadata": {"study_id": "test-002"}}, "seed-002")
         expect(execution["status"] == "FAILED", f"status {execution['status']}")
         history = self.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
         entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-        for state in ("NotifyFailure", "RecordFailure", "SendFailureTelemetry", "StudyFailed"):
-            expect(state in entered, f"{state} not entered (path: {' > '.join(entered)})")
+        path = ["ValidateMetadata", "NotifyFailure", "RecordFailure", "SendFailureTelemetry", "StudyFailed"]
+        expect(entered == path, f"path {' > '.join(entered)}, expected {' > '.join(path)}")
         failure = json.loads(self.s3.get_object(Bucket=self.names.results_bucket,
                                                 Key=s3_layout.failure_key("test-002"))["Body"].read())
         expect(failure["error"]["code"] == "MetadataValidationError", f"failure record {failure['error']}")
-        messages = self._receive(queue)
-        expect(any(self.prefix in json.dumps(m) and "MetadataValidationError" in json.dumps(m) for m in messages),
-               "no SNS notification for the failed execution")
+        expect("view" in failure["error"]["message"] and "timestamp" in failure["error"]["message"],
+               f"the message does not name both missing fields: {failure['error']['message']}")
+        notified = [m for m in self._receive(queue)
+                    if m.get("MessageAttributes", {}).get("execution", {}).get("Value") == name]
+        expect(any("MetadataValidationError" in m.get("Message", "") for m in notified),
+               f"no SNS notification for execution {name}")
         return "Catch > SNS > failure record (MetadataValidationError) > telemetry > Fail"
 
     def _subscribe_queue(self) -> str:
@@ -146,24 +179,49 @@ class Checks:
         sqs.delete_queue(QueueUrl=url)
         return [json.loads(m["Body"]) for m in messages]
 
+    def _upload_study(self) -> tuple[str, dict]:
+        """The study `upload_runs_pipeline` submits (submitted once per Checks, whichever check comes first).
+        Users name files after patients: the name must not travel into S3 keys or records."""
+        study_id = f"{self.prefix}-upload"
+        if self._uploaded is None:
+            study = Study(synthetic.chest_jpeg(2, (2048, 2048)), "DOE_JOHN_1961.jpg",
+                          {"study_id": study_id, "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}, study_id)
+            self._uploaded = self.client.submit(study)
+        return study_id, self._uploaded
+
     def upload_runs_pipeline(self) -> str:
-        study = Study(synthetic.chest_jpeg(2, (2048, 2048)), "chest.jpg",
-                      {"study_id": f"{self.prefix}-upload", "view": "PA", "timestamp": "2024-01-15T10:00:00Z"},
-                      f"{self.prefix}-upload")
-        record = self.client.submit(study)
+        study_id, record = self._upload_study()
         expect(record["status"] == "SUCCEEDED", f"record {record}")
-        expect(isinstance(record.get("findings"), str) and record.get("confidence") is not None, f"record {record}")
+        expect(isinstance(record.get("findings"), str) and 0.0 <= (record.get("confidence") or -1) <= 1.0,
+               f"record {record}")
+        expect((record.get("latency_ms") or 0) > 0, f"no latency in {record}")
+        stored = json.loads(self._read(record["results_s3_path"]))
+        expect(stored.get("study_id") == study_id and stored.get("inference_results", {}).get("findings") ==
+               record["findings"], f"stored result {stored}")
+        image = f"s3://{self.names.images_bucket}/{s3_layout.image_key(study_id, 'x.jpg')}"
+        expect(stored.get("image") == image and "DOE" not in json.dumps(stored),
+               f"the stored result names {stored.get('image')!r}, expected {image!r} (no file name)")
+        expect(not self._exists(self.names.results_bucket, s3_layout.failure_key(study_id)),
+               "a failure record exists beside the result")
         return f"{record['findings']!r} ({record['confidence']:.2f}) in {record['latency_ms']:.0f} ms"
 
     def duplicate_upload_is_ignored(self) -> str:
-        study_id = f"{self.prefix}-upload"
+        study_id, first = self._upload_study()
+        expect(first["status"] == "SUCCEEDED", f"the first upload did not succeed: {first}")
+        # the raw re-upload a producer might do: same study, sidecar again
         self.client.upload(Study(synthetic.chest_jpeg(2, (512, 512)), "chest.jpg",
                                  {"study_id": study_id, "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}, study_id))
         arns = [e["executionArn"] for page in self.sfn.get_paginator("list_executions").paginate(
             stateMachineArn=self.names.state_machine_arn) for e in page["executions"]
             if e["name"] == study_id]
         expect(len(arns) == 1, f"{len(arns)} executions for {study_id}")
-        return "re-upload started no second execution"
+        # and the client refuses to overwrite a processed study, returning its record instead
+        again = self.client.submit(Study(synthetic.chest_jpeg(3, (512, 512)), "chest.jpg",
+                                         {"study_id": study_id, "view": "PA", "timestamp": "2024-01-15T10:00:00Z"},
+                                         study_id))
+        expect(again.get("duplicate") is True and again.get("execution_arn") == first["execution_arn"],
+               f"submitting again gave {again}")
+        return "re-upload started no second execution; the client returned the first record"
 
     def corrupt_image_fails_cleanly(self) -> str:
         jpeg = synthetic.chest_jpeg(3, (1024, 1024))
@@ -177,15 +235,33 @@ class Checks:
 
     def lambda_logs_have_reports(self) -> str:
         logs = self.target.client("logs")
-        group = f"/aws/lambda/{self.names.function('prepare-tensors')}"
-        streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
-        lines = [e["message"] for s in streams for e in logs.get_log_events(
-            logGroupName=group, logStreamName=s["logStreamName"])["events"]]
-        reports = [line for line in lines if line.startswith("REPORT RequestId:")]
-        expect(reports, f"no REPORT lines in {group}")
+        group = f"/aws/lambda/{self.names.function('validate-metadata')}"
+        _, error = self.invoke("validate-metadata", {"study_id": f"{self.prefix}-logs", "metadata": {}})
+        expect(error == "Unhandled", f"invalid metadata did not fail the function (FunctionError {error})")
+        deadline = time.monotonic() + (5 if self.target.name == "embedded" else 60)  # AWS delivers logs later
+        while True:
+            events = [e["message"] for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+                      for e in page.get("events", [])]
+            reports = [line for line in events
+                       if line.startswith("REPORT RequestId:") and "Max Memory Used" in line]
+            errors = [line for line in events if "MetadataValidationError" in line]
+            if (reports and errors) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        expect(reports, f"no REPORT lines with memory figures in {group}")
+        expect(errors, f"the handler's MetadataValidationError is not in {group}")
+        reported = logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]
+        expect(bool(reported) and all(e["message"].startswith("REPORT") for e in reported),
+               "filter_log_events with the pattern REPORT found no REPORT lines")
         return reports[-1]
 
+    def _send_seed_telemetry(self) -> None:
+        body, error = self.invoke("send-telemetry", {"study_id": "test-001", "s3_path": self.seed_path,
+                                                     "status": "SUCCESS", "processing_time_ms": 150.5})
+        expect(error is None and body.get("status") == "SUCCESS", f"send-telemetry: {body}")
+
     def telemetry_lands_in_s3(self) -> str:
+        self._send_seed_telemetry()
         self._flush()
         keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.names.telemetry_bucket, Prefix=s3_layout.TELEMETRY_PREFIX + "/") for o in page.get("Contents", [])]
@@ -209,12 +285,17 @@ class Checks:
     def leg_is_rejected(self) -> str:
         record = self._submit_pydicom_sample("RG3_UNCR.dcm", "rg3")
         expect(record["status"] == "FAILED" and record["error"]["code"] == "NotChestImageError", f"record {record}")
-        return record["error"]["message"]
+        message = record["error"]["message"]
+        expect("EXTREMITY" in message and "chest" in message.lower(), f"the reason does not say why: {message}")
+        expect(not self._exists(self.names.results_bucket, s3_layout.result_key(f"{self.prefix}-rg3")),
+               "a result was stored")
+        return message
 
     def analytics_queries_answer(self) -> str:
         from radstream.analytics.duckdb_engine import DuckDBEngine
         from radstream.analytics.translate import load_queries
 
+        self._send_seed_telemetry()
         self._flush()
         engine = DuckDBEngine(f"s3://{self.names.telemetry_bucket}/{s3_layout.TELEMETRY_PREFIX}",
                               endpoint_url=self.target.endpoint_url, region=self.names.region)
