@@ -261,6 +261,6 @@ def valid_corpus() -> list[HostileCase]:
     return out
 
 
-if __name__ == "__main__":  # quick look: python tests/imaging/hostile_corpus.py
+if __name__ == "__main__":  # quick look: python tests/support/hostile_corpus.py
     for c in hostile_corpus():
         print(f"{c.case_name:40s} {c.filename:22s} {len(c.data):>9,d}  -> {c.expected_error}")
