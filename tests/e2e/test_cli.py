@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from radstream.tooling.cli import main
 from radstream.tooling import synthetic_images as synthetic
 
@@ -77,6 +79,16 @@ def test_bench_reports_levels_against_a_baseline(embedded_stack, capsys):
         # every study runs at least the five stages plus the trigger
         assert level["lambda_invocations"] >= 6 * 3 and level["state_transitions"] >= 6 * 3
         assert level["cost_per_image_usd"] > 0
+        # measured on the embedded stack: CPU of every process, requests by origin and operation
+        cpu = level["cpu_s_per_study"]
+        assert cpu["emulator"] > 0 and cpu["model-server"] > 0 and cpu["bench-client"] > 0
+        assert {"lambda:radstream-prepare-tensors", "lambda:radstream-run-inference"} <= set(cpu)
+        assert cpu["total"] == pytest.approx(sum(v for role, v in cpu.items() if role != "total"), abs=0.001)
+        by_origin = level["requests_per_study_by_origin"]
+        assert by_origin["client"]["s3:PutObject"] == 2  # image, then sidecar
+        assert by_origin["lambda"]["s3:GetObject"] >= 1  # the handlers read what the client wrote
+        assert level["requests_per_study"]["total"] == pytest.approx(
+            sum(n for ops in by_origin.values() for n in ops.values()), abs=0.05)
 
 
 def test_upload_starts_studies_without_waiting(embedded_stack, capsys):

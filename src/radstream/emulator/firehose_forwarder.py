@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from radstream.emulator.stats import EMULATOR_USER_AGENT
 from radstream.emulator.firehose_config import (DeliveryStreamConfig, FirehoseConfigurationUnsupported, extract_keys,
                                                 parse_delivery_stream)
 
@@ -106,7 +107,8 @@ class FirehoseForwarder:
                 aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region)
             self._clients[service] = session.client(
                 service, endpoint_url=self.endpoint_url, region_name=self.region,
-                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30))
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30,
+                              user_agent_extra=EMULATOR_USER_AGENT))
         return self._clients[service]
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from radstream.emulator.lambda_types import FunctionSpec
+from radstream.emulator.stats import cpu_seconds
 
 MEMORY_POLL_S = 0.02
 
@@ -60,6 +61,14 @@ class ExecutionEnvironment:
             self.init_error = ready.get("error") or {"errorType": "Runtime.ExitError", "errorMessage": "runtime exited"}
         self.cold = True
         self.last_used = time.monotonic()
+        self.last_cpu_s = 0.0
+
+    def cpu_seconds(self) -> float:
+        """CPU time the environment's process has used; its last reading once the process is gone."""
+        now = cpu_seconds(self.process.pid)
+        if now is not None:
+            self.last_cpu_s = now
+        return self.last_cpu_s
 
     def alive(self) -> bool:
         return self.process.poll() is None and self.init_error is None
@@ -127,6 +136,7 @@ class ExecutionEnvironment:
 
         reply = self._read_reply(deadline=time.monotonic() + self.spec.timeout_s, on_poll=check_memory)
         duration_ms = (time.perf_counter() - started) * 1000
+        self.cpu_seconds()  # keep a reading: a process killed later cannot be read any more
         if reply is None:
             self.kill()
             reply = {"ok": False, "timeout": True}

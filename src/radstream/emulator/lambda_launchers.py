@@ -89,6 +89,7 @@ class ZygoteLauncher:
         self._channel.settimeout(120)
         if json.loads(self._channel.recv(4096) or b"{}").get("ready") is not True:
             raise RuntimeError("the Lambda zygote did not start")
+        self.pid = self._process.pid
 
     def launch(self, code_dir: Path, handler: str, log_path: Path, env: dict) -> ForkedProcess:
         to_child_r, to_child_w = os.pipe()

@@ -32,6 +32,7 @@ from radstream.emulator import lambda_reports as reports
 from radstream.emulator.lambda_environment import ExecutionEnvironment
 from radstream.emulator.lambda_types import FunctionSpec, Invocation
 from radstream.emulator.lambda_launchers import SpawnLauncher, ZygoteLauncher
+from radstream.emulator.stats import cpu_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class LambdaRuntime:
         self._lock = threading.Condition()
         self._idle: dict[str, list[ExecutionEnvironment]] = {}
         self._busy: dict[str, int] = {}
+        self._live: set[ExecutionEnvironment] = set()
+        self._retired_cpu_s: dict[str, float] = {}  # function name -> CPU of its closed environments
         self._async = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
         self._closed = False
         self.launcher = SpawnLauncher()
@@ -92,14 +95,14 @@ class LambdaRuntime:
                         self._busy[key] = self._busy.get(key, 0) + 1
                         env.cold = False
                         return env
-                    env.close()
+                    self._retire(env)
                 if self._busy.get(key, 0) < self.max_per_function:
                     self._busy[key] = self._busy.get(key, 0) + 1
                     break
                 self._lock.wait(timeout=1.0)
         try:
             try:
-                return ExecutionEnvironment(spec, self._code_dir(spec), self.log_dir, self.base_env, self.launcher)
+                env = ExecutionEnvironment(spec, self._code_dir(spec), self.log_dir, self.base_env, self.launcher)
             except (OSError, ValueError, KeyError) as exc:
                 if isinstance(self.launcher, SpawnLauncher):
                     raise
@@ -107,7 +110,10 @@ class LambdaRuntime:
                 logger.error("Lambda zygote failed (%s); spawning environments from now on", exc)
                 self.launcher.close()
                 self.launcher = SpawnLauncher()
-                return ExecutionEnvironment(spec, self._code_dir(spec), self.log_dir, self.base_env, self.launcher)
+                env = ExecutionEnvironment(spec, self._code_dir(spec), self.log_dir, self.base_env, self.launcher)
+            with self._lock:
+                self._live.add(env)
+            return env
         except Exception:
             with self._lock:
                 self._busy[key] -= 1
@@ -121,7 +127,7 @@ class LambdaRuntime:
             if env.alive() and not self._closed:
                 self._idle.setdefault(key, []).append(env)
             else:
-                env.close()
+                self._retire(env)
             self._lock.notify_all()
 
     def _reap_idle(self) -> None:
@@ -133,7 +139,29 @@ class LambdaRuntime:
                     stale = [env for env in idle if env.last_used < cutoff]
                     for env in stale:
                         idle.remove(env)
-                        env.close()
+                        self._retire(env)
+
+    def _retire(self, env: ExecutionEnvironment) -> None:
+        """Close an environment, keeping the CPU it used (caller holds the lock)."""
+        self._retired_cpu_s[env.spec.name] = self._retired_cpu_s.get(env.spec.name, 0.0) + env.cpu_seconds()
+        self._live.discard(env)
+        env.close()
+
+    def process_cpu(self) -> list[dict]:
+        """CPU seconds of every process the runtime started: the zygote, each live execution
+        environment, and per function the total of its closed environments."""
+        with self._lock:
+            live = list(self._live)
+            retired = dict(self._retired_cpu_s)
+        processes = []
+        zygote_pid = getattr(self.launcher, "pid", None)
+        if zygote_pid is not None:
+            processes.append({"role": "lambda-zygote", "pid": zygote_pid, "cpu_s": cpu_seconds(zygote_pid) or 0.0})
+        for env in live:
+            processes.append({"role": f"lambda:{env.spec.name}", "pid": env.process.pid, "cpu_s": env.cpu_seconds()})
+        for name, cpu_s in sorted(retired.items()):
+            processes.append({"role": f"lambda:{name}", "pid": None, "cpu_s": cpu_s, "exited": True})
+        return processes
 
     def environment_count(self) -> int:
         with self._lock:
@@ -196,7 +224,7 @@ class LambdaRuntime:
         with self._lock:
             for idle in self._idle.values():
                 for env in idle:
-                    env.close()
+                    self._retire(env)
             self._idle.clear()
         self._async.shutdown(wait=False, cancel_futures=True)
         self.launcher.close()

@@ -3,7 +3,8 @@
 - moto's server (all services) on 127.0.0.1:PORT, with Step Functions execution switched on;
 - our Lambda runtime behind moto's Lambda API (deployed code, per-function environments);
 - the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_forwarder``);
-- a small admin API under ``/_radstream/`` (health, flush telemetry delivery, runtime stats).
+- a small admin API under ``/_radstream/``: health, flush (telemetry delivery), stats (AWS requests
+  served by origin, service and operation; CPU seconds of the emulator and every Lambda process).
 
 Run with ``python -m radstream.emulator --port 4566``; ``radstream up`` does it in the background.
 """
@@ -22,9 +23,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from radstream.emulator.stats import RequestStats, cpu_seconds
+
 logger = logging.getLogger("radstream.emulator")
 
-ADMIN_PREFIX = "/_radstream/"  # routes: health (GET), flush (POST); client: radstream.tooling.stack.emulator_admin
+ADMIN_PREFIX = "/_radstream/"  # routes: health, stats (GET), flush (POST); client: radstream.tooling.stack.emulator_admin
 
 
 class AdminMiddleware:
@@ -37,6 +40,7 @@ class AdminMiddleware:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(ADMIN_PREFIX):
+            self.emulator.stats.count_request(environ)
             return self.app(environ, start_response)
         route = path[len(ADMIN_PREFIX):].strip("/")
         try:
@@ -46,6 +50,8 @@ class AdminMiddleware:
                         "lambda_environments": self.emulator.runtime.environment_count()}
             elif route == "flush" and environ.get("REQUEST_METHOD") == "POST":
                 body = self.emulator.flush_delivery()
+            elif route == "stats":
+                body = self.emulator.served()
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [json.dumps({"error": f"no admin route {path}"}).encode()]
@@ -63,6 +69,7 @@ class Emulator:
         self.runtime = None
         self.forwarder = None
         self._server = None
+        self.stats = RequestStats()
 
     def start(self) -> None:
         # moto's Step Functions tasks call Lambda/SNS through boto3 at localhost:MOTO_PORT.
@@ -82,6 +89,15 @@ class Emulator:
         threading.Thread(target=self._server.serve_forever, daemon=True, name="moto-server").start()
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         self.forwarder = _start_forwarder(endpoint)
+
+    def served(self) -> dict:
+        """Requests served since start (by origin, then "service:Operation") and CPU seconds per
+        process; consumers subtract two of these."""
+        processes = [{"role": "emulator", "pid": os.getpid(), "cpu_s": cpu_seconds("self") or 0.0}]
+        if self.runtime is not None:
+            processes += self.runtime.process_cpu()
+        return {"started_at": self.started_at, "at": time.time(), "requests": self.stats.snapshot(),
+                "processes": processes}
 
     def flush_delivery(self) -> dict:
         """Deliver everything buffered now; returns per-delivery-stream counters."""

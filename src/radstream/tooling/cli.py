@@ -231,6 +231,7 @@ def cmd_bench(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from radstream.tooling.bench.benchmark import as_dicts, run_benchmark
+    from radstream.tooling.bench.usage import StackProbe
 
     target = _reachable_target(args)
     try:
@@ -244,8 +245,9 @@ def cmd_bench(args) -> int:
             task = progress.add_task(f"concurrency {level}", total=total)
             return lambda: progress.advance(task)
 
+        probe = StackProbe(embedded_stack(args)) if target.name == "embedded" else None
         results = run_benchmark(target, Path(args.image_dir) if args.image_dir else None, args.num_studies,
-                                levels, factory)
+                                levels, factory, probe)
     if args.json:
         print(json.dumps(as_dicts(results), indent=2))
         return 0
@@ -263,7 +265,27 @@ def cmd_bench(args) -> int:
     _stdout_console().print(table)
     console.print("cost: Lambda (billed duration x memory, from REPORT lines) + requests + Step Functions "
                   "transitions at us-east-1 list prices; the model server (EKS) and storage excluded")
+    if all(r.cpu_s_per_study for r in results):
+        _stdout_console().print(_usage_table(results))
+    else:
+        console.print(f"CPU and requests per study: measured on the embedded target only (this is {target.name})")
     return 0 if all(not r.errors for r in results) else 1
+
+
+def _usage_table(results) -> Table:
+    """CPU milliseconds per study by process and AWS requests per study by operation, per level."""
+    table = Table(title="per study, measured (CPU ms by process; AWS requests by operation, all origins)")
+    table.add_column("")
+    for r in results:
+        table.add_column(f"{r.concurrency} in flight", justify="right")
+    roles = sorted({role for r in results for role in r.cpu_s_per_study} - {"total"}) + ["total"]
+    for role in roles:
+        table.add_row(f"CPU ms {role}", *(f"{1000 * r.cpu_s_per_study.get(role, 0.0):.1f}" for r in results))
+    ops = sorted({op for r in results for op in r.requests_per_study} - {"total"},
+                 key=lambda op: -results[-1].requests_per_study.get(op, 0.0)) + ["total"]
+    for op in ops:
+        table.add_row(f"requests {op}", *(f"{r.requests_per_study.get(op, 0.0):.2f}" for r in results))
+    return table
 
 
 def cmd_query(args) -> int:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from radstream.tooling.bench.usage import StackProbe, usage_per_study
 from radstream.tooling.bench.cost import Cost, lambda_usage, report_lines_since, state_transitions
 from radstream.tooling.client import PipelineClient, Study, dicom_sidecar
 from radstream.definition import stack as stack_def
@@ -37,6 +38,11 @@ class LevelResult:
     lambda_gb_seconds: float
     state_transitions: int
     cost_per_image_usd: float
+    # Embedded target only (None elsewhere): CPU seconds per study by process of the stack and the
+    # bench client itself, and AWS requests per study by operation (and by origin), measured.
+    cpu_s_per_study: dict | None = None
+    requests_per_study: dict | None = None
+    requests_per_study_by_origin: dict | None = None
 
 
 def load_studies(image_dir: Path | None, count: int, run_id: str) -> list[Study]:
@@ -67,10 +73,12 @@ def load_studies(image_dir: Path | None, count: int, run_id: str) -> list[Study]
     return studies
 
 
-def run_level(target, studies: list[Study], concurrency: int, progress=None) -> LevelResult:
+def run_level(target, studies: list[Study], concurrency: int, progress=None, probe: StackProbe | None = None
+              ) -> LevelResult:
     client = PipelineClient(target)
     since_ms = int(time.time() * 1000) - 1000
     records = []
+    before = probe.snapshot() if probe else None
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for future in as_completed([pool.submit(client.submit, s) for s in studies]):
@@ -78,6 +86,7 @@ def run_level(target, studies: list[Study], concurrency: int, progress=None) -> 
             if progress:
                 progress()
     wall_s = time.perf_counter() - started
+    usage = usage_per_study(before, probe.snapshot() if probe else None, len(records)) or {}
     latencies = [r["latency_ms"] for r in records if r.get("latency_ms") is not None] or [0.0]
     errors: dict[str, int] = {}
     for r in records:
@@ -95,17 +104,20 @@ def run_level(target, studies: list[Study], concurrency: int, progress=None) -> 
         p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95), p99_ms=percentile(latencies, 99),
         lambda_invocations=invocations, lambda_gb_seconds=round(gb_seconds, 3), state_transitions=transitions,
         cost_per_image_usd=cost.usd / max(1, len(records)),
+        cpu_s_per_study=usage.get("cpu_s_per_study"), requests_per_study=usage.get("requests_per_study"),
+        requests_per_study_by_origin=usage.get("requests_per_study_by_origin"),
     )
 
 
-def run_benchmark(target, image_dir: Path | None, num_studies: int, levels: list[int], progress_factory=None
-                  ) -> list[LevelResult]:
+def run_benchmark(target, image_dir: Path | None, num_studies: int, levels: list[int], progress_factory=None,
+                  probe: StackProbe | None = None) -> list[LevelResult]:
+    """``probe`` (embedded target) adds CPU per study by process and requests per study by operation."""
     results = []
     for level in levels:
         run_level(target, load_studies(image_dir, level, f"warm-{uuid.uuid4().hex[:6]}-c{level}"), level)
         studies = load_studies(image_dir, num_studies, f"{uuid.uuid4().hex[:6]}-c{level}")
         advance = progress_factory(level, len(studies)) if progress_factory else None
-        results.append(run_level(target, studies, level, advance))
+        results.append(run_level(target, studies, level, advance, probe))
     return results
 
 

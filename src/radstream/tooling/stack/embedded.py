@@ -42,6 +42,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process (all threads), from /proc; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _get_json(url: str, timeout: float = 2.0) -> dict | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -171,6 +181,19 @@ class EmbeddedStack:
             "emulator": {"url": self.emulator.url(), "running": emulator is not None, **(emulator or {})},
             "model_server": {"url": self.model_server.url(), "ready": model is not None},
         }
+
+    def served(self) -> dict | None:
+        """The emulator's stats (requests served, CPU of the emulator and its Lambda processes) plus
+        the model server's CPU, which this manager knows as the process it started; None if the
+        emulator does not answer."""
+        stats = emulator_admin.stats(self.emulator.url())
+        if stats is None:
+            return None
+        pid = self._load_state().get("pids", {}).get(self.model_server.name)
+        cpu = process_cpu_seconds(pid) if pid else None
+        if cpu is not None:
+            stats["processes"].append({"role": "model-server", "pid": pid, "cpu_s": cpu})
+        return stats
 
     def emulator_healthy(self) -> bool:
         return self.emulator.healthy()

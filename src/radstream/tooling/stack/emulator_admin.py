@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/_radstream/health"
 FLUSH_PATH = "/_radstream/flush"
+STATS_PATH = "/_radstream/stats"
 
 
 def _call(url: str, *, post: bool, timeout: float) -> dict | None:
@@ -37,3 +38,33 @@ def flush_telemetry(endpoint_url: str, timeout: float = 30.0) -> dict | None:
     """Deliver buffered Firehose records now (per-delivery-stream counters), or None when no
     emulator answers (LocalStack and AWS have no such route)."""
     return _call(endpoint_url.rstrip("/") + FLUSH_PATH, post=True, timeout=timeout)
+
+
+def stats(endpoint_url: str, timeout: float = 5.0) -> dict | None:
+    """What the emulator has served since it started, or None when no emulator answers:
+    ``{"requests": {origin: {"service:Operation": n}}, "processes": [{"role", "pid", "cpu_s"}], "at"}``.
+    Origins: ``client``, ``lambda`` (handlers), ``emulator`` (its Firehose delivery), ``stepfunctions``
+    (task calls served in-process). Counters only grow: subtract two snapshots (:func:`stats_delta`)."""
+    return _call(endpoint_url.rstrip("/") + STATS_PATH, post=False, timeout=timeout)
+
+
+def stats_delta(before: dict, after: dict) -> dict:
+    """Requests by origin and operation, and CPU seconds by role, between two :func:`stats` snapshots
+    (roles: ``emulator``, ``lambda-zygote``, ``lambda:<function>`` summed over its environments)."""
+    requests: dict[str, dict[str, int]] = {}
+    for origin, counts in after.get("requests", {}).items():
+        earlier = before.get("requests", {}).get(origin, {})
+        diff = {op: n - earlier.get(op, 0) for op, n in counts.items() if n - earlier.get(op, 0)}
+        if diff:
+            requests[origin] = diff
+    cpu_before, cpu_after = cpu_by_role(before), cpu_by_role(after)
+    return {"requests": requests,
+            "cpu_s": {role: round(cpu - cpu_before.get(role, 0.0), 3) for role, cpu in sorted(cpu_after.items())},
+            "seconds": after.get("at", 0.0) - before.get("at", 0.0)}
+
+
+def cpu_by_role(snapshot: dict) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for process in snapshot.get("processes", []):
+        totals[process["role"]] = totals.get(process["role"], 0.0) + float(process.get("cpu_s") or 0.0)
+    return totals
