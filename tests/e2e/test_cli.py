@@ -67,30 +67,3 @@ def test_e2e_runs_the_named_checks(embedded_stack, capsys):
     assert "PASS seed_validate_metadata" in err and "PASS deployment_is_current" in err and "2 passed, 0 failed" in err
     assert cli(embedded_stack, "e2e", "--check", "no_such_check") == 2
     assert "no check named no_such_check" in capsys.readouterr().err
-
-
-def test_bench_reports_levels_against_a_baseline(embedded_stack, capsys):
-    assert cli(embedded_stack, "bench", "--num-studies", "3", "--concurrent", "1,2", "--json") == 0
-    levels = json.loads(capsys.readouterr().out)
-    assert [level["concurrency"] for level in levels] == [1, 2]
-    for level in levels:
-        assert level["studies"] == level["succeeded"] == 3 and level["errors"] == {}
-        assert 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
-        # every study runs at least the five stages plus the trigger
-        assert level["lambda_invocations"] >= 6 * 3 and level["state_transitions"] >= 6 * 3
-        assert level["cost_per_image_usd"] > 0
-        # measured on the embedded stack: CPU of every process, requests by origin and operation
-        cpu = level["cpu_s_per_study"]
-        assert cpu["emulator"] > 0 and cpu["model-server"] > 0 and cpu["bench-client"] > 0
-        assert {"lambda:radstream-prepare-tensors", "lambda:radstream-run-inference"} <= set(cpu)
-        assert cpu["total"] == pytest.approx(sum(v for role, v in cpu.items() if role != "total"), abs=0.001)
-        by_origin = level["requests_per_study_by_origin"]
-        assert by_origin["client"]["s3:PutObject"] == 2  # image, then sidecar
-        assert by_origin["lambda"]["s3:GetObject"] >= 1  # the handlers read what the client wrote
-        assert level["requests_per_study"]["total"] == pytest.approx(
-            sum(n for ops in by_origin.values() for n in ops.values()), abs=0.05)
-
-
-def test_upload_starts_studies_without_waiting(embedded_stack, capsys):
-    assert cli(embedded_stack, "upload", "--num-images", "2", "--concurrent", "2") == 0
-    assert "uploaded 2 studies" in capsys.readouterr().err

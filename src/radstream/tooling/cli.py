@@ -9,8 +9,6 @@ import argparse
 import json
 import logging
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -211,34 +209,47 @@ def cmd_e2e(args) -> int:
 
 
 def cmd_upload(args) -> int:
+    from radstream.tooling.bench.load import upload_studies
     from radstream.tooling.bench.benchmark import load_studies
-    from radstream.tooling.client import PipelineClient
 
+    if args.rate is not None and args.rate <= 0:
+        console.print("[red]--rate takes a positive number of studies per second[/red]")
+        return 2
+    if args.concurrent < 1:
+        console.print("[red]--concurrent takes a positive number[/red]")
+        return 2
     target = _reachable_target(args)
     studies = load_studies(Path(args.image_dir) if args.image_dir else None, args.num_images,
                            datetime.now(timezone.utc).strftime("%H%M%S"))
-    client = PipelineClient(target)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.concurrent) as pool:
-        list(pool.map(client.upload, studies))
-    elapsed = time.perf_counter() - started
-    console.print(f"uploaded {len(studies)} studies in {elapsed:.1f} s ({len(studies) / elapsed:.1f}/s); "
-                  f"follow them with `radstream query` or the Step Functions API")
-    return 0
+    summary = upload_studies(target, studies, concurrent=args.concurrent, rate=args.rate, console=console)
+    pace = f"{args.rate:g}/s" if args.rate else f"{args.concurrent} at a time"
+    console.print(f"uploaded {summary.uploaded} of {len(studies)} studies ({pace}) in {summary.elapsed_s:.1f} s; "
+                  f"executions started: {summary.started}; uploads refused: {summary.refused}"
+                  + (f" ({', '.join(f'{k} {v}' for k, v in summary.refusals.items())})" if summary.refused else "")
+                  + (f"; not started after {summary.wait_s:.0f} s: {summary.not_started}" if summary.not_started else ""),
+                  soft_wrap=True)
+    console.print("follow them with `radstream query` or the Step Functions API")
+    return 0 if not summary.refused and not summary.not_started else 1
 
 
 def cmd_bench(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from radstream.tooling.bench.benchmark import as_dicts, run_benchmark
+    from radstream.tooling.bench.benchmark import run_benchmark
+    from radstream.tooling.bench.pricing import load_pricing
+    from radstream.tooling.bench.render import print_bench
     from radstream.tooling.bench.usage import StackProbe
 
-    target = _reachable_target(args)
     try:
         levels = [int(x) for x in str(args.concurrent).split(",")]
     except ValueError:
         console.print(f"[red]--concurrent takes numbers separated by commas, got {args.concurrent!r}[/red]")
         return 2
+    if args.num_studies < 2 or min(levels) < 1:
+        console.print("[red]--num-studies must be at least 2 and every --concurrent level at least 1[/red]")
+        return 2
+    pricing = load_pricing(args.pricing)
+    target = _reachable_target(args)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
         def factory(level: int, total: int):
@@ -246,46 +257,22 @@ def cmd_bench(args) -> int:
             return lambda: progress.advance(task)
 
         probe = StackProbe(embedded_stack(args)) if target.name == "embedded" else None
-        results = run_benchmark(target, Path(args.image_dir) if args.image_dir else None, args.num_studies,
-                                levels, factory, probe)
+        doc = run_benchmark(target, Path(args.image_dir) if args.image_dir else None, args.num_studies, levels,
+                            pricing, factory, floor=not args.no_floor, probe=probe)
+    if args.out:
+        _write_json(args.out, doc)
     if args.json:
-        print(json.dumps(as_dicts(results), indent=2))
-        return 0
-    base = results[0]
-    table = Table(title=f"RadStream end to end, {args.num_studies} studies per level (baseline: concurrency {base.concurrency})")
-    for column in ("in flight", "studies/min", "vs base", "p50 ms", "p95 ms", "p99 ms", "p95 vs base", "errors",
-                   "Lambda GB-s", "cost/image USD"):
-        table.add_column(column, justify="right")
-    for r in results:
-        table.add_row(str(r.concurrency), f"{r.studies_per_min:.1f}", f"{r.studies_per_min / base.studies_per_min:.2f}x",
-                      f"{r.p50_ms:.0f}", f"{r.p95_ms:.0f}", f"{r.p99_ms:.0f}",
-                      f"{r.p95_ms / base.p95_ms:.2f}x" if base.p95_ms else "",
-                      ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "0",
-                      f"{r.lambda_gb_seconds:.2f}", f"{r.cost_per_image_usd:.7f}")
-    _stdout_console().print(table)
-    console.print("cost: Lambda (billed duration x memory, from REPORT lines) + requests + Step Functions "
-                  "transitions at us-east-1 list prices; the model server (EKS) and storage excluded")
-    if all(r.cpu_s_per_study for r in results):
-        _stdout_console().print(_usage_table(results))
+        print(json.dumps(doc, indent=2, default=str))
     else:
-        console.print(f"CPU and requests per study: measured on the embedded target only (this is {target.name})")
-    return 0 if all(not r.errors for r in results) else 1
+        print_bench(doc, _stdout_console())
+    return 0 if all(not lv["errors"]["count"] for lv in doc["levels"]) else 1
 
 
-def _usage_table(results) -> Table:
-    """CPU milliseconds per study by process and AWS requests per study by operation, per level."""
-    table = Table(title="per study, measured (CPU ms by process; AWS requests by operation, all origins)")
-    table.add_column("")
-    for r in results:
-        table.add_column(f"{r.concurrency} in flight", justify="right")
-    roles = sorted({role for r in results for role in r.cpu_s_per_study} - {"total"}) + ["total"]
-    for role in roles:
-        table.add_row(f"CPU ms {role}", *(f"{1000 * r.cpu_s_per_study.get(role, 0.0):.1f}" for r in results))
-    ops = sorted({op for r in results for op in r.requests_per_study} - {"total"},
-                 key=lambda op: -results[-1].requests_per_study.get(op, 0.0)) + ["total"]
-    for op in ops:
-        table.add_row(f"requests {op}", *(f"{r.requests_per_study.get(op, 0.0):.2f}" for r in results))
-    return table
+def _write_json(path: str, doc: dict) -> None:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2, default=str))
+    console.print(f"results written to {out} (`radstream report {out}` draws them)")
 
 
 def cmd_query(args) -> int:
@@ -346,21 +333,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_argument(p)
     p.set_defaults(func=cmd_e2e)
 
-    p = sub.add_parser("upload", help="batch upload of studies (load generation; does not wait)")
-    p.add_argument("--image-dir", help="images to upload, with optional same-name .json sidecars "
-                   "(default: synthetic 2048x2048 JPEGs)")
-    p.add_argument("--num-images", type=int, default=20, help="studies to upload (images are cycled; default 20)")
-    p.add_argument("--concurrent", type=int, default=4, help="parallel uploads (default 4)")
+    p = sub.add_parser("upload", help="batch upload of studies (load generation; does not wait for results)")
+    p.add_argument("--image-dir", "--image_dir", dest="image_dir",
+                   help="images to upload, with optional same-name .json sidecars (default: synthetic 2048x2048 JPEGs)")
+    p.add_argument("--num-images", "--num_images", dest="num_images", type=int, default=20,
+                   help="studies to upload (images are cycled; default 20)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--concurrent", type=int, default=4, help="parallel uploads (default 4)")
+    pace.add_argument("--rate", type=float, help="studies per second, paced (instead of --concurrent)")
     add_target_argument(p)
     p.set_defaults(func=cmd_upload)
 
-    p = sub.add_parser("bench", help="end-to-end latency percentiles, throughput, errors and cost per image")
-    p.add_argument("--image-dir", help="images to submit, with optional same-name .json sidecars "
-                   "(default: synthetic 2048x2048 JPEGs)")
-    p.add_argument("--num-studies", type=int, default=40, help="studies per concurrency level (default 40)")
+    p = sub.add_parser("bench", help="end-to-end latency, throughput, stages, requests, cost per image, targets")
+    p.add_argument("--image-dir", "--image_dir", dest="image_dir",
+                   help="images to submit, with optional same-name .json sidecars (default: synthetic 2048x2048 JPEGs)")
+    p.add_argument("--num-studies", type=int, default=40, help="measured studies per concurrency level (default 40)")
     p.add_argument("--concurrent", default="1,4,8",
                    help="studies in flight; a comma list runs each level, the first is the baseline (default 1,4,8)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--pricing", help="pricing file overriding the packaged us-east-1 prices (or RADSTREAM_PRICING_FILE)")
+    p.add_argument("--no-floor", action="store_true", help="skip the compute floor")
+    p.add_argument("--json", action="store_true", help="print the result document as JSON")
+    p.add_argument("--out", metavar="FILE", help="also save the result document (input of `radstream report`)")
     add_target_argument(p)
     p.set_defaults(func=cmd_bench)
 

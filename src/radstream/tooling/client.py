@@ -64,6 +64,10 @@ class Study:
         return cls(data, Path(image_path).name, metadata, study_id)
 
 
+def _epoch(when) -> float | None:
+    return when.timestamp() if when is not None else None
+
+
 class PipelineClient:
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -82,6 +86,9 @@ class PipelineClient:
             if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "ResourceNotFoundException"):
                 return None
             raise
+
+    def execution_exists(self, study_id: str) -> bool:
+        return self._describe(study_id) is not None
 
     def upload(self, study: Study) -> None:
         """Image first, sidecar last: the sidecar's arrival triggers the pipeline."""
@@ -123,7 +130,9 @@ class PipelineClient:
         if execution.get("stopDate") and execution.get("startDate"):
             latency_ms = round((execution["stopDate"] - execution["startDate"]).total_seconds() * 1000, 1)
         out: dict[str, Any] = {"study_id": study_id, "status": execution["status"],
-                               "execution_arn": execution["executionArn"], "latency_ms": latency_ms}
+                               "execution_arn": execution["executionArn"], "latency_ms": latency_ms,
+                               "started_at": _epoch(execution.get("startDate")),
+                               "stopped_at": _epoch(execution.get("stopDate"))}
         if execution["status"] == "SUCCEEDED":
             key = s3_layout.result_key(study_id)
             out["results_s3_path"] = f"s3://{self.names.results_bucket}/{key}"

@@ -9,3 +9,11 @@ class StackError(RuntimeError):
 
 class CheckFailed(AssertionError):
     """One end-to-end check did not hold; the message says what was expected."""
+
+
+class PricingError(ValueError):
+    """The pricing file is missing, unreadable or lacks a price; the message names the file and key."""
+
+
+class ExperimentError(ValueError):
+    """An A/B experiment cannot run as asked (an unknown scenario, an arm the target cannot apply)."""

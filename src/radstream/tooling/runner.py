@@ -16,16 +16,10 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from radstream.tooling.bench.stats import percentile
 from radstream.tooling.client import PipelineClient, Study
 from radstream.tooling.samples import build_samples, write_samples
 from radstream.tooling.stack.emulator_admin import flush_telemetry
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, int(round(q / 100 * len(ordered) + 0.5 - 1e-9)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def run_samples(target, samples_dir: Path, *, concurrency: int, print_records, console) -> int:

@@ -1,62 +1,126 @@
-"""Serverless cost of the studies a benchmark ran, from what AWS would bill.
+"""Cost per image from measured usage and a pricing file, component by component.
 
-Inputs are measured, not assumed: Lambda billed duration and memory come from the REPORT lines
-of the invocations in CloudWatch Logs, state transitions from the executions' histories.
-Prices are us-east-1 list prices (x86 Lambda, Standard workflows), the same as the
-``estimated_cost_per_image`` analytics query. The model server (EKS) and storage are excluded.
+Every input is measured (:mod:`radstream.tooling.bench.readback`): billed Lambda duration and memory from
+the REPORT lines, state transitions from the executions' histories, request counts from the emulator,
+bytes stored and telemetry records read back. Prices come from :mod:`radstream.tooling.bench.pricing`.
+Capacity priced by the hour (the model server's node, the Kinesis shard) is shared out over the
+throughput the run sustained: price per hour / images per hour. A component that could not be measured
+on a target is reported as ``None`` with the reason, never guessed.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
-LAMBDA_GB_SECOND_USD = 0.0000166667
-LAMBDA_REQUEST_USD = 0.20 / 1_000_000
-STATE_TRANSITION_USD = 0.025 / 1_000
+from radstream.tooling.bench.pricing import Pricing
+from radstream.tooling.bench.readback import Usage
 
-_REPORT = re.compile(r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB")
+GB = 1024 ** 3
+TB = 1024 ** 4
+MB = 1024 ** 2
+ATHENA_MIN_BYTES = 10 * MB
+KINESIS_PAYLOAD_UNIT = 25 * 1024
+EXPRESS_MEMORY_GB = 64 / 1024
+# S3 request classes as the price list groups them.
+S3_PUT_CLASS = {"PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjectsV2", "ListBuckets",
+                "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "UploadPartCopy"}
+COMPONENTS = ("lambda", "step_functions", "s3_requests", "s3_storage", "kinesis", "firehose", "cloudwatch_logs",
+              "athena", "sns", "model_server")
 
 
 @dataclass
-class Cost:
-    invocations: int
-    gb_seconds: float
-    transitions: int
+class CostBreakdown:
+    per_image: dict[str, float | None]  # component -> USD per image (None: not measured here)
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
-    def usd(self) -> float:
-        return (self.gb_seconds * LAMBDA_GB_SECOND_USD + self.invocations * LAMBDA_REQUEST_USD
-                + self.transitions * STATE_TRANSITION_USD)
+    def total_per_image(self) -> float:
+        return sum(v for v in self.per_image.values() if v)
+
+    @property
+    def largest(self) -> tuple[str, float]:
+        name, value = max(((k, v) for k, v in self.per_image.items() if v), key=lambda kv: kv[1], default=("", 0.0))
+        return name, value
+
+    def as_dict(self) -> dict:
+        total = self.total_per_image
+        name, value = self.largest
+        return {"per_image_usd": {k: v for k, v in self.per_image.items()},
+                "total_per_image_usd": total, "per_1000_images_usd": total * 1000,
+                "largest": {"component": name, "usd_per_image": value, "share": value / total if total else None},
+                "not_measured": [k for k, v in self.per_image.items() if v is None], "notes": self.notes}
 
 
-def lambda_usage(report_lines: list[str]) -> tuple[int, float]:
-    """(invocations, GB-seconds) from Lambda REPORT lines."""
-    invocations, gb_seconds = 0, 0.0
-    for line in report_lines:
-        match = _REPORT.search(line)
-        if match:
-            invocations += 1
-            gb_seconds += int(match["billed"]) / 1000 * int(match["memory"]) / 1024
-    return invocations, gb_seconds
+def cost_per_image(usage: Usage, pricing: Pricing, *, images_per_hour: float, workflow_type: str = "STANDARD",
+                   storage_class: str = "standard") -> CostBreakdown:
+    n = max(1, usage.studies)
+    p = pricing.usd
+    months = pricing.assumption("storage_retention_months")
+    per: dict[str, float | None] = {}
+    notes: dict[str, str] = {}
 
+    gb_s = sum(i.gb_seconds for i in usage.invocations)
+    per["lambda"] = (gb_s * p("lambda_gb_second") + len(usage.invocations) * p("lambda_request")) / n
+    notes["lambda"] = (f"{len(usage.invocations)} invocations, {gb_s:.3f} GB-s billed (REPORT lines: billed "
+                       f"duration x memory size)")
 
-def report_lines_since(logs_client, function_names: list[str], since_ms: int) -> list[str]:
-    lines: list[str] = []
-    for name in function_names:
-        paginator = logs_client.get_paginator("filter_log_events")
-        try:
-            for page in paginator.paginate(logGroupName=f"/aws/lambda/{name}", startTime=since_ms,
-                                           filterPattern="REPORT"):
-                lines += [e["message"] for e in page.get("events", []) if e["message"].startswith("REPORT")]
-        except logs_client.exceptions.ResourceNotFoundException:
-            continue  # a function never invoked has no log group yet
-    return lines
+    if workflow_type == "EXPRESS":
+        # Express bills each execution's duration in 100 ms steps at 64 MB (the first memory step).
+        billed_s = sum(math.ceil(d / 0.1 - 1e-9) * 0.1 for d in usage.execution_durations_s)
+        per["step_functions"] = (len(usage.execution_durations_s) * p("sfn_express_request")
+                                 + billed_s * EXPRESS_MEMORY_GB * p("sfn_express_gb_second")) / n
+        notes["step_functions"] = (f"Express: {len(usage.execution_durations_s)} executions, {billed_s:.1f} s billed "
+                                   "at 64 MB")
+    elif usage.state_transitions is None:
+        per["step_functions"] = None
+        notes["step_functions"] = "state transitions could not be read (no execution history)"
+    else:
+        per["step_functions"] = usage.state_transitions * p("sfn_standard_transition") / n
+        notes["step_functions"] = f"Standard: {usage.state_transitions} state transitions (execution histories)"
 
+    express = storage_class == "express"
+    if usage.requests is None:
+        per["s3_requests"] = None
+        notes["s3_requests"] = usage.requests_note or "request counts are not available on this target"
+    else:
+        s3_ops = usage.requests.get("s3", {})
+        puts = sum(v for k, v in s3_ops.items() if k in S3_PUT_CLASS)
+        gets = sum(v for k, v in s3_ops.items() if k not in S3_PUT_CLASS)
+        per["s3_requests"] = (puts * p("s3_express_put_request" if express else "s3_standard_put_request")
+                              + gets * p("s3_express_get_request" if express else "s3_standard_get_request")) / n
+        notes["s3_requests"] = f"{puts} PUT/LIST-class and {gets} GET-class requests (emulator counters)"
 
-def state_transitions(sfn_client, execution_arns: list[str]) -> int:
-    total = 0
-    for arn in execution_arns:
-        for page in sfn_client.get_paginator("get_execution_history").paginate(executionArn=arn):
-            total += sum(1 for e in page["events"] if e["type"].endswith("StateEntered"))
-    return total
+    stored = sum(usage.s3_bytes_per_study.values()) + usage.telemetry_bytes
+    per["s3_storage"] = stored / GB * p("s3_express_gb_month" if express else "s3_standard_gb_month") * months / n
+    notes["s3_storage"] = (f"{stored / n / 1024:.0f} KiB per image kept {months:g} month(s): "
+                           + ", ".join(f"{k} {v / n / 1024:.0f} KiB" for k, v in sorted(usage.s3_bytes_per_study.items()))
+                           + f", telemetry {usage.telemetry_bytes / n / 1024:.1f} KiB (uncompressed; Firehose stores gzip)")
+
+    payload_units = usage.telemetry_records  # every telemetry record is far below 25 KB
+    shard_share = p("kinesis_shard_hour") / images_per_hour if images_per_hour else None
+    per["kinesis"] = None if shard_share is None else shard_share + payload_units * p("kinesis_put_payload_unit") / n
+    notes["kinesis"] = (f"{payload_units} records = PUT payload units; 1 shard-hour / {images_per_hour:,.0f} images per hour "
+                        "sustained" if images_per_hour else "no throughput measured")
+
+    per["firehose"] = usage.telemetry_firehose_billed_bytes / GB * p("firehose_gb_ingested") / n
+    notes["firehose"] = f"{usage.telemetry_records} records, billed in 5 KB steps"
+
+    per["cloudwatch_logs"] = usage.log_bytes / GB * (p("cloudwatch_logs_gb_ingested")
+                                                     + p("cloudwatch_logs_gb_month") * months) / n
+    notes["cloudwatch_logs"] = f"{usage.log_events} log events, {usage.log_bytes / n:.0f} bytes per image ingested"
+
+    queries = pricing.assumption("athena_queries_per_run")
+    scanned = math.ceil(max(usage.telemetry_bytes, ATHENA_MIN_BYTES) / MB) * MB
+    per["athena"] = queries * scanned / TB * p("athena_tb_scanned") / n
+    notes["athena"] = (f"{queries:g} queries over this run's telemetry ({usage.telemetry_bytes / 1024:.0f} KiB; "
+                       f"billed at least 10 MB each)")
+
+    per["sns"] = usage.failed_studies * p("sns_publish") / n
+    notes["sns"] = f"{usage.failed_studies} failure notifications"
+
+    nodes = pricing.assumption("model_server_nodes")
+    per["model_server"] = nodes * p("model_server_node_hour") / images_per_hour if images_per_hour else None
+    notes["model_server"] = (f"{nodes:g} node(s) x ${p('model_server_node_hour')}/h / {images_per_hour:,.0f} images/h "
+                             "sustained" if images_per_hour else "no throughput measured")
+    return CostBreakdown(per, notes)

@@ -82,6 +82,9 @@ class EmbeddedStack:
         self.port = port or saved.get("port") or int(os.environ.get("RADSTREAM_EMULATOR_PORT", DEFAULT_EMULATOR_PORT))
         self.model_port = model_port or saved.get("model_port") or int(
             os.environ.get("RADSTREAM_MODEL_PORT", DEFAULT_MODEL_PORT))
+        # Extra model-server flags (e.g. --max-batch-size 1): kept in the state file, so a restart with
+        # other options (A/B experiments) is visible to `status` and can be undone.
+        self.model_options: list[str] = list(saved.get("model_options", []))
 
     # -- services -------------------------------------------------------------------------
     @property
@@ -94,7 +97,7 @@ class EmbeddedStack:
     def model_server(self) -> Service:
         return Service("model-server", self.model_port, "/v2/health/ready",
                        [sys.executable, "-m", "radstream_model_server", "--host", "127.0.0.1",
-                        "--port", str(self.model_port)])
+                        "--port", str(self.model_port), *self.model_options])
 
     @property
     def endpoint_url(self) -> str:
@@ -117,7 +120,8 @@ class EmbeddedStack:
     def _save_state(self, pids: dict) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._state_file().write_text(json.dumps(
-            {"port": self.port, "model_port": self.model_port, "pids": pids, "started_at": time.time()}, indent=2))
+            {"port": self.port, "model_port": self.model_port, "model_options": self.model_options, "pids": pids,
+             "started_at": time.time()}, indent=2))
 
     def log_path(self, service: Service) -> Path:
         return self.state_dir / "logs" / f"{service.name}.log"
@@ -127,47 +131,44 @@ class EmbeddedStack:
         """Start whatever is not already running; raise StackError naming the log to read."""
         pids = self._load_state().get("pids", {})
         for service in (self.emulator, self.model_server):
-            if service.healthy():
-                continue
-            if not port_is_free(service.port):
-                raise StackError(f"port {service.port} is taken by another program; stop it or choose another "
-                                 f"port (RADSTREAM_EMULATOR_PORT / RADSTREAM_MODEL_PORT)")
-            log = self.log_path(service)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with open(log, "ab") as out:
-                process = subprocess.Popen(service.command, stdout=out, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True)
-            pids[service.name] = process.pid
-            self._save_state(pids)
-            deadline = time.monotonic() + timeout_s
-            while not service.healthy():
-                if process.poll() is not None:
-                    raise StackError(f"{service.name} exited with status {process.returncode}; see {log}")
-                if time.monotonic() > deadline:
-                    raise StackError(f"{service.name} did not become healthy in {timeout_s:.0f} s; see {log}")
-                time.sleep(0.1)
+            if not service.healthy():
+                pids[service.name] = self._launch(service, pids, timeout_s)
+        self._save_state(pids)
+
+    def _launch(self, service: Service, pids: dict, timeout_s: float) -> int:
+        if not port_is_free(service.port):
+            raise StackError(f"port {service.port} is taken by another program; stop it or choose another "
+                             f"port (RADSTREAM_EMULATOR_PORT / RADSTREAM_MODEL_PORT)")
+        log = self.log_path(service)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            process = subprocess.Popen(service.command, stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        self._save_state({**pids, service.name: process.pid})
+        deadline = time.monotonic() + timeout_s
+        while not service.healthy():
+            if process.poll() is not None:
+                raise StackError(f"{service.name} exited with status {process.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise StackError(f"{service.name} did not become healthy in {timeout_s:.0f} s; see {log}")
+            time.sleep(0.1)
+        return process.pid
+
+    def restart_model_server(self, options: list[str], timeout_s: float = 60.0) -> None:
+        """Stop the model server and start it again with ``options`` (extra command-line flags)."""
+        pids = self._load_state().get("pids", {})
+        pid = pids.pop(self.model_server.name, None)
+        if pid is not None:
+            _terminate(pid)
+        deadline = time.monotonic() + 10
+        while not port_is_free(self.model_port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.model_options = list(options)
+        pids[self.model_server.name] = self._launch(self.model_server, pids, timeout_s)
         self._save_state(pids)
 
     def stop(self) -> list[str]:
-        stopped = []
-        state = self._load_state()
-        for name, pid in state.get("pids", {}).items():
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                continue
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-            else:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            stopped.append(name)
+        stopped = [name for name, pid in self._load_state().get("pids", {}).items() if _terminate(pid)]
         try:
             self._state_file().unlink()
         except OSError:
@@ -179,7 +180,7 @@ class EmbeddedStack:
         model = _get_json(self.model_server.url() + "/v2/health/ready")
         return {
             "emulator": {"url": self.emulator.url(), "running": emulator is not None, **(emulator or {})},
-            "model_server": {"url": self.model_server.url(), "ready": model is not None},
+            "model_server": {"url": self.model_server.url(), "ready": model is not None, "options": self.model_options},
         }
 
     def served(self) -> dict | None:
@@ -204,3 +205,22 @@ class EmbeddedStack:
         if stats is None:
             raise StackError(f"could not flush telemetry delivery at {self.emulator.url()}; see {self.log_path(self.emulator)}")
         return stats
+
+
+def _terminate(pid: int) -> bool:
+    """SIGTERM a service's process group, SIGKILL after 5 s; False if it was not running."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
