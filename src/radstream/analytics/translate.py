@@ -2,8 +2,11 @@
 
 Translation = parse as ``athena`` -> ``qualify`` with the Glue schema -> ``annotate_types`` (so an
 integer ``/`` becomes DuckDB's truncating integer division, as in Trino) -> ``approx_percentile`` to the
-exact nearest-rank ``quantile_disc`` -> generate ``duckdb``. The DuckDB connection must run with
-``TimeZone='UTC'`` (see :mod:`radstream.analytics.duckdb_engine`).
+exact nearest-rank ``quantile_disc`` -> ``from_iso8601_timestamp`` read in the string's own offset where
+a date, ``date_trunc`` or ``date_format`` reads it -> generate ``duckdb``. The DuckDB connection must run
+with ``TimeZone='UTC'`` (Athena's session zone; see :mod:`radstream.analytics.duckdb_engine`).
+``tests/unit/analytics/test_trino_semantics.py`` checks each function the queries use against Trino's
+documented behaviour.
 """
 
 from __future__ import annotations
@@ -90,6 +93,24 @@ def _exact_percentiles(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# Functions that read a timestamp's calendar fields in the value's own time zone (Trino).
+_WALL_CLOCK_READERS = (exp.Date, exp.TimestampTrunc, exp.TimeToStr)
+# An offset after the time of day ('T23:30:00.5-05:00', 'T10:00Z'); a bare date has none.
+_TIME_AND_ZONE = "(T[0-9:.,]+)(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _wall_clock(node: exp.Expression) -> exp.Expression:
+    """Trino's from_iso8601_timestamp keeps the offset written in the string ('...T23:30:00-05:00' stays
+    23:30 at -05:00) and date(), date_trunc() and date_format() read the day and hour in that offset;
+    DuckDB would convert to the session zone first (04:30 the next day in UTC). Where one of those reads
+    it, parse the wall-clock time as written; a string without an offset is in the session zone (UTC)."""
+    if isinstance(node, exp.FromISO8601Timestamp) and isinstance(node.parent, _WALL_CLOCK_READERS):
+        wall = exp.RegexpReplace(this=node.this.copy(), expression=exp.Literal.string(_TIME_AND_ZONE),
+                                 replacement=exp.Literal.string("\\1"))
+        return exp.cast(wall, exp.DataType.build("TIMESTAMP"))
+    return node
+
+
 def translate(sql: str, schema: dict[str, dict[str, str]] | None = None) -> str:
     """Athena SQL -> DuckDB SQL. Falls back to a plain transpile (logged) when qualification fails."""
     schema = schema or sql_schema()
@@ -107,5 +128,5 @@ def translate(sql: str, schema: dict[str, dict[str, str]] | None = None) -> str:
         log.warning("query not qualified against the Glue schema (%s); integer division types may differ "
                     "from Athena", exc)
         tree = statements[0]
-    tree = tree.transform(_exact_percentiles)
+    tree = tree.transform(_exact_percentiles).transform(_wall_clock)
     return tree.sql(dialect="duckdb")

@@ -23,6 +23,7 @@ from radstream.analytics.duckdb_engine import DuckDBEngine
 from radstream.analytics.errors import QueryNotFoundError, QueryTranslationError
 from radstream.analytics.translate import NamedQuery, load_queries
 from radstream.deployed import s3_layout
+from radstream.tooling.bench.pricing import load_pricing
 from radstream.tooling.stack.emulator_admin import flush_telemetry
 from radstream.tooling.targeting import add_target_argument, target_from_args
 
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flush", action="store_true",
                         help="embedded: do not ask the emulator to flush buffered Firehose data first")
     parser.add_argument("--show-sql", action="store_true", help="also print the SQL each engine ran")
+    parser.add_argument("--pricing", help="pricing file for the Athena cost on aws (default: the packaged us-east-1 prices)")
 
 
 def _select(args: argparse.Namespace, queries: dict[str, NamedQuery]) -> list[NamedQuery]:
@@ -74,6 +76,12 @@ def make_engine(args: argparse.Namespace, *, materialize: bool = False):  # noqa
     return DuckDBEngine(source, endpoint_url=target.endpoint_url, region=target.region,
                         access_key=creds.access_key if creds else None,
                         secret_key=creds.secret_key if creds else None, materialize=materialize)
+
+
+def athena_query_cost(bytes_scanned: int, usd_per_tb: float) -> float:
+    """Athena bills the bytes scanned rounded up to the MB, at least 10 MB per query."""
+    mb = max(10, -(-bytes_scanned // (1024 * 1024)))
+    return mb / (1024 * 1024) * usd_per_tb
 
 
 def _fmt(v: Any) -> str:
@@ -116,6 +124,10 @@ def render(results: list[Any], fmt: str, out: TextIO, *, show_sql: bool = False,
         caption = f"{r.engine} · {r.elapsed_ms:.0f} ms · {len(r.rows)} row(s)"
         if r.bytes_scanned is not None:
             caption += f" · {r.bytes_scanned:,} bytes scanned"
+            if "bytes_scanned_basis" in r.extra:
+                caption += " (as Athena would bill: whole objects)"
+        if "cost_usd" in r.extra:
+            caption += f" · ${r.extra['cost_usd']:.6f} (Athena: scanned bytes rounded up to the MB, 10 MB minimum)"
         console.print(f"[bold]{r.name}[/bold] — {descriptions.get(r.name, '')}".rstrip(" —"), highlight=False)
         table = Table()
         for i, c in enumerate(r.columns):
@@ -143,6 +155,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             return 2
         engine = make_engine(args, materialize=len(selected) > 2)  # several queries: read objects once
         results = [engine.run(q.sql, q.name) for q in selected]
+        if isinstance(engine, AthenaEngine):
+            price = load_pricing(getattr(args, "pricing", None)).usd("athena_tb_scanned")
+            for r in results:
+                r.extra["cost_usd"] = athena_query_cost(r.bytes_scanned or 0, price)
     except (QueryNotFoundError, QueryTranslationError, ValueError) as exc:
         sys.stderr.write(f"radstream query: {exc.args[0] if isinstance(exc, KeyError) else exc}\n")
         return 2

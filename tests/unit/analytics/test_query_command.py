@@ -57,3 +57,25 @@ def test_adhoc_sql_and_errors(source, capsys):
     assert run("--sql", "SELECT FROM WHERE", "--source", root)[0] in (1, 2)
     rc, out = run("--list")
     assert rc == 0 and len(out.strip().splitlines()) == 14
+
+
+def test_each_query_reports_its_time_and_the_bytes_athena_would_scan(source):
+    import pathlib
+
+    _, root = source
+    rc, out = run("total_events", "average_processing_time", "--format", "json", "--source", root)
+    assert rc == 0
+    by_name = {q["name"]: q for q in json.loads(out)["queries"]}
+    events = sum(p.stat().st_size for p in pathlib.Path(root).glob("record_type=event/*/*/*"))
+    performance = sum(p.stat().st_size for p in pathlib.Path(root).glob("record_type=performance/*/*/*"))
+    assert by_name["total_events"]["bytes_scanned"] == events > 0
+    assert by_name["average_processing_time"]["bytes_scanned"] == performance > 0
+    assert all(q["elapsed_ms"] >= 0 for q in by_name.values())
+    rc, out = run("total_events", "--source", root)
+    assert "bytes scanned (as Athena would bill: whole objects)" in out
+
+
+def test_athena_cost_rounds_up_to_the_megabyte_with_a_10_mb_minimum():
+    mb = 1024 * 1024
+    assert cli.athena_query_cost(0, 5.0) == pytest.approx(10 * mb / 1024 ** 4 * 5.0)
+    assert cli.athena_query_cost(int(15.2 * mb), 5.0) == pytest.approx(16 * mb / 1024 ** 4 * 5.0)
