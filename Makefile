@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-functional test-e2e up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
-        query bench-pipeline model-server container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
+        query bench-pipeline bench-levels ab report model-server container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,8 +63,20 @@ deploy-aws: $(STAMP) ## deploy to the AWS account of your credentials (needs RAD
 
 bench: bench-pipeline bench-model bench-preprocess bench-telemetry bench-queries ## every benchmark (prints figures)
 
-bench-pipeline: $(STAMP) ## end to end on the running stack: throughput, p50/p95/p99, errors, cost per image at 1/4/8 in flight
-	$(BIN)/radstream bench --num-studies 40 --concurrent 1,4,8
+RESULTS  ?= .radstream/results
+SCENARIO ?= model-batching
+
+bench-pipeline: $(STAMP) ## end to end on the running stack, 50 studies at 5 in flight: latency, throughput, stages, requests, cost, floor, targets
+	$(BIN)/radstream bench --num-studies 50 --concurrent 5 --out $(RESULTS)/bench.json
+
+bench-levels: $(STAMP) ## the same at 1, 4 and 8 in flight, as ratios against 1
+	$(BIN)/radstream bench --num-studies 40 --concurrent 1,4,8 --out $(RESULTS)/bench-levels.json
+
+ab: $(STAMP) ## A/B experiment on the running stack: make ab SCENARIO=model-batching|model-capacity (radstream ab --list)
+	$(BIN)/radstream ab $(SCENARIO) --out $(RESULTS)/ab-$(SCENARIO).json
+
+report: $(STAMP) ## HTML report (charts embedded) + PNGs from every saved result in $(RESULTS)
+	$(BIN)/radstream report $(wildcard $(RESULTS)/*.json) --out-dir $(RESULTS)/report
 
 bench-model: $(STAMP) ## model server: infer/s and p95, batching on vs off
 	$(BIN)/python benchmarks/bench_model_server.py

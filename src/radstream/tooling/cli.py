@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radstream.infra.errors import TargetError
-from radstream.tooling.errors import StackError
+from radstream.tooling.errors import ExperimentError, StackError
 from radstream.tooling.stack.embedded import DEFAULT_STATE_DIR
 from radstream.tooling.targeting import (add_target_argument, embedded_stack, require_reachable, selected_target,
                                         target_from_args)
@@ -275,6 +275,66 @@ def _write_json(path: str, doc: dict) -> None:
     console.print(f"results written to {out} (`radstream report {out}` draws them)")
 
 
+def cmd_ab(args) -> int:
+    from radstream.tooling.bench.ab import SCENARIOS, run_ab, scenario
+    from radstream.tooling.bench.pricing import load_pricing
+    from radstream.tooling.bench.render import print_ab
+
+    if args.list or not args.scenario:
+        for s in SCENARIOS.values():
+            where = ", ".join(t for t in ("embedded", "localstack", "aws") if t not in s.refused) or "nowhere yet"
+            print(f"{s.name:16s} {' vs '.join(a.name for a in s.arms):28s} runs on: {where}")
+        return 0 if args.list else 2
+    chosen = scenario(args.scenario, selected_target(args))
+    pricing = load_pricing(args.pricing)
+    target = _reachable_target(args)
+    stack = embedded_stack(args)
+    total = args.blocks * len(chosen.arms)
+    with console.status(f"{chosen.name}: block 1 of {total} ...") as status:
+        done = []
+
+        def on_block(arm, round_no, level):
+            done.append(arm.name)
+            status.update(f"{chosen.name}: {len(done)} of {total} blocks done (last: {arm.name}, round {round_no + 1}, "
+                          f"p50 {level['latency_ms']['p50']} ms) ...")
+
+        try:
+            doc = run_ab(target, stack, chosen, blocks=args.blocks, studies_per_block=args.studies_per_block,
+                         concurrency=args.concurrent, pricing=pricing,
+                         image_dir=Path(args.image_dir) if args.image_dir else None, confidence=args.confidence,
+                         resamples=args.resamples, seed=args.seed, on_block=on_block)
+        except KeyboardInterrupt:
+            console.print(f"interrupted; the original configuration is back "
+                          f"({', '.join(stack.model_options) or 'model-server defaults'})")
+            return 130
+    console.print(f"restored the original configuration ({', '.join(stack.model_options) or 'model-server defaults'})")
+    if args.out:
+        _write_json(args.out, doc)
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print_ab(doc, _stdout_console())
+    return 0
+
+
+def cmd_report(args) -> int:
+    from radstream.tooling.bench.benchmark import describe_workflow
+    from radstream.tooling.report.build import ReportError, build_report
+
+    definition = None
+    if args.target:  # draw the pipeline from this deployment when the results carry no definition
+        target = _reachable_target(args)
+        workflow = describe_workflow(target)
+        definition = workflow if workflow["available"] else None
+    try:
+        path = build_report(args.results, args.out_dir, definition)
+    except ReportError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    console.print(f"report: {path.resolve()} (self-contained; PNG charts beside it in {path.parent})")
+    return 0
+
+
 def cmd_query(args) -> int:
     from radstream.tooling.query_command import run
 
@@ -357,6 +417,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_argument(p)
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("ab", help="A/B experiment: one workload under two configurations in interleaved blocks, "
+                                  "with bootstrap confidence intervals")
+    p.add_argument("scenario", nargs="?", help="model-batching, model-capacity, lambda-memory, workflow-type, s3-express")
+    p.add_argument("--list", action="store_true", help="list the scenarios and where each runs")
+    p.add_argument("--blocks", type=int, default=5, help="rounds; every arm runs one block per round (default 5, at least 3)")
+    p.add_argument("--studies-per-block", type=int, default=10, help="measured studies per block (default 10)")
+    p.add_argument("--concurrent", type=int, default=4, help="studies in flight (default 4)")
+    p.add_argument("--image-dir", "--image_dir", dest="image_dir", help="images (default: synthetic 2048x2048 JPEGs)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    p.add_argument("--pricing", help="pricing file overriding the packaged us-east-1 prices")
+    p.add_argument("--json", action="store_true", help="print the result document as JSON")
+    p.add_argument("--out", metavar="FILE", help="also save the result document (input of `radstream report`)")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_ab)
+
+    p = sub.add_parser("report", help="an HTML report (charts embedded) and PNG charts from saved bench/ab results")
+    p.add_argument("results", nargs="+", metavar="FILE", help="files written by `radstream bench --out` / `ab --out`")
+    p.add_argument("--out-dir", default="radstream-report", help="where report.html and the PNGs go "
+                   "(default radstream-report/)")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_report)
+
     from radstream.tooling.query_command import add_arguments as add_query_arguments
 
     p = sub.add_parser("query", help="analytics over the telemetry (DuckDB locally, Athena on aws)")
@@ -371,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (StackError, TargetError) as exc:
+    except (StackError, TargetError, ExperimentError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
     except EndpointConnectionError as exc:

@@ -1,0 +1,1 @@
+"""`radstream report`: one self-contained HTML file and PNG charts from saved benchmark and A/B results."""
