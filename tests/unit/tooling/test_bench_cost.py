@@ -58,6 +58,13 @@ def test_what_was_not_measured_is_none_and_named():
     assert doc["notes"]["s3_requests"] == "no counter here"
 
 
+def test_telemetry_not_delivered_yet_is_not_measured_rather_than_free():
+    doc = cost_per_image(usage(telemetry_records=0, telemetry_firehose_billed_bytes=0), load_pricing(),
+                         images_per_hour=3600).as_dict()
+    assert {"kinesis", "firehose"} <= set(doc["not_measured"])
+    assert "no telemetry delivered" in doc["notes"]["firehose"]
+
+
 def test_express_workflows_bill_executions_and_duration_in_100ms_steps():
     pricing = load_pricing()
     doc = cost_per_image(usage(execution_durations_s=[0.25, 0.31]), pricing, images_per_hour=3600,

@@ -99,12 +99,18 @@ def cost_per_image(usage: Usage, pricing: Pricing, *, images_per_hour: float, wo
 
     payload_units = usage.telemetry_records  # every telemetry record is far below 25 KB
     shard_share = p("kinesis_shard_hour") / images_per_hour if images_per_hour else None
-    per["kinesis"] = None if shard_share is None else shard_share + payload_units * p("kinesis_put_payload_unit") / n
-    notes["kinesis"] = (f"{payload_units} records = PUT payload units; 1 shard-hour / {images_per_hour:,.0f} images per hour "
-                        "sustained" if images_per_hour else "no throughput measured")
-
-    per["firehose"] = usage.telemetry_firehose_billed_bytes / GB * p("firehose_gb_ingested") / n
-    notes["firehose"] = f"{usage.telemetry_records} records, billed in 5 KB steps"
+    if usage.telemetry_records == 0 and usage.studies:
+        # Every study sends telemetry; none read back means it was not delivered yet (Firehose buffers up
+        # to its interval on AWS), not that it costs nothing.
+        per["kinesis"] = per["firehose"] = None
+        notes["kinesis"] = notes["firehose"] = ("no telemetry delivered for these studies yet (Firehose buffers "
+                                                "up to its interval); not measured")
+    else:
+        per["kinesis"] = None if shard_share is None else shard_share + payload_units * p("kinesis_put_payload_unit") / n
+        notes["kinesis"] = (f"{payload_units} records = PUT payload units; 1 shard-hour / {images_per_hour:,.0f} images "
+                            "per hour sustained" if images_per_hour else "no throughput measured")
+        per["firehose"] = usage.telemetry_firehose_billed_bytes / GB * p("firehose_gb_ingested") / n
+        notes["firehose"] = f"{usage.telemetry_records} records, billed in 5 KB steps"
 
     per["cloudwatch_logs"] = usage.log_bytes / GB * (p("cloudwatch_logs_gb_ingested")
                                                      + p("cloudwatch_logs_gb_month") * months) / n

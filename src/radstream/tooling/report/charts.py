@@ -162,16 +162,17 @@ def ab(doc: dict) -> Figure:
             forest.plot(mid, y, "o", color=colour)
             verdict = "no significant difference" if not d["significant"] else (
                 "better" if (d["diff"] < 0) == d["lower_is_better"] else "worse")
-            forest.text(hi, y + 0.18, f"  {mid:+.1f}% [{lo:+.1f}, {hi:+.1f}] {verdict}", fontsize=8, va="bottom")
+            forest.text(mid, y - 0.22, f"{mid:+.1f}% [{lo:+.1f}, {hi:+.1f}] {verdict}", fontsize=8, ha="center",
+                        va="bottom", color=colour)
             labels.append(f"{d['metric']}\n{comparison['b']} vs {comparison['a']}")
             y += 1
     forest.axvline(0, color="#333333", linewidth=1)
     forest.set_yticks(range(len(labels)), labels, fontsize=8)
-    forest.invert_yaxis()
+    forest.set_ylim(len(labels) - 0.5, -0.7)  # first metric on top, room for its label
     forest.set_xlabel(f"difference, % of the first arm ({doc['comparisons'][0]['confidence']:.0%} bootstrap interval)")
     forest.set_title(f"A/B {doc['scenario']}: differences", fontsize=10)
     lim = max(abs(v) for c in doc["comparisons"] for d in c["metrics"] for v in
-              (d["low"] / (d["a"] or 1) * 100, d["high"] / (d["a"] or 1) * 100)) * 1.9 + 1
+              (d["low"] / (d["a"] or 1) * 100, d["high"] / (d["a"] or 1) * 100)) * 2.2 + 12
     forest.set_xlim(-lim, lim)
     for i, arm in enumerate(doc["arms"]):
         rounds = [b["round"] + 1 for b in arm["blocks"]]
