@@ -4,7 +4,8 @@
 - our Lambda runtime behind moto's Lambda API (deployed code, per-function environments);
 - the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_forwarder``);
 - a small admin API under ``/_radstream/``: health, flush (telemetry delivery), stats (AWS requests
-  served by origin, service and operation; CPU seconds of the emulator and every Lambda process).
+  served by origin, service and operation; CPU seconds of the emulator and every Lambda process),
+  executions/wait (answers when an execution ends: clients need not poll).
 
 Run with ``python -m radstream.emulator --port 4566``; ``radstream up`` does it in the background.
 """
@@ -22,12 +23,16 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs
 
+from radstream.emulator.execution_waits import ExecutionWaits
+from radstream.emulator.http_server import EmulatorHTTPServer
 from radstream.emulator.stats import RequestStats, cpu_seconds
 
 logger = logging.getLogger("radstream.emulator")
 
-ADMIN_PREFIX = "/_radstream/"  # routes: health, stats (GET), flush (POST); client: radstream.tooling.stack.emulator_admin
+ADMIN_PREFIX = "/_radstream/"  # routes: health, stats, executions/wait (GET), flush (POST); client: radstream.tooling.stack.emulator_admin
+MAX_WAIT_S = 60.0
 
 
 class AdminMiddleware:
@@ -52,6 +57,11 @@ class AdminMiddleware:
                 body = self.emulator.flush_delivery()
             elif route == "stats":
                 body = self.emulator.served()
+            elif route == "executions/wait":
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                arn = (query.get("arn") or [""])[0]
+                timeout_s = min(float((query.get("timeout") or ["20"])[0]), MAX_WAIT_S)
+                body = {"execution_arn": arn, "status": self.emulator.waits.wait(arn, timeout_s)}
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [json.dumps({"error": f"no admin route {path}"}).encode()]
@@ -70,12 +80,11 @@ class Emulator:
         self.forwarder = None
         self._server = None
         self.stats = RequestStats()
+        self.waits = None
 
     def start(self) -> None:
         # moto's Step Functions tasks call Lambda/SNS through boto3 at localhost:MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
-        from werkzeug.serving import make_server
-
         from radstream.emulator import moto_patches
         from radstream.emulator.lambda_runtime import LambdaRuntime
 
@@ -83,10 +92,18 @@ class Emulator:
         endpoint = f"http://{self.host}:{self.port}"
         self.runtime = LambdaRuntime(self.work_dir / "lambda", base_env=_function_base_env(endpoint))
         moto_patches.install_lambda_runtime(self.runtime)
+        moto_patches.install_dispatch_cache()
+        moto_patches.install_state_machine_program_cache()
+        moto_patches.install_jsonpath_cache()
+        moto_patches.install_step_functions_clients(
+            lambda service, operation: self.stats.count_internal("stepfunctions", service, operation))
+        moto_patches.install_kinesis_shard_fixes()
+        moto_patches.install_execution_index()
+        self.waits = ExecutionWaits(moto_patches.execution_status)
+        moto_patches.install_execution_end_listener(self.waits.ended)
         app = AdminMiddleware(moto_patches.moto_wsgi_app(), self)
-        self._server = make_server(self.host, self.port, app, threaded=True,
-                                   request_handler=moto_patches.MotoRequestHandler)
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="moto-server").start()
+        self._server = EmulatorHTTPServer(self.host, self.port, app, moto_patches.preserve_header_names)
+        self._server.start()
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         self.forwarder = _start_forwarder(endpoint)
 
@@ -112,7 +129,7 @@ class Emulator:
             except Exception:
                 logger.exception("stopping the Firehose delivery failed")
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop()
         if self.runtime is not None:
             self.runtime.shutdown()
 
@@ -163,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="where extracted function code and worker logs live (default: a temp dir)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="radstream-emulator-"))
     emulator = Emulator(args.host, args.port, work_dir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 HEALTH_PATH = "/_radstream/health"
 FLUSH_PATH = "/_radstream/flush"
 STATS_PATH = "/_radstream/stats"
+WAIT_PATH = "/_radstream/executions/wait"
 
 
 def _call(url: str, *, post: bool, timeout: float) -> dict | None:
@@ -68,3 +70,11 @@ def cpu_by_role(snapshot: dict) -> dict[str, float]:
     for process in snapshot.get("processes", []):
         totals[process["role"]] = totals.get(process["role"], 0.0) + float(process.get("cpu_s") or 0.0)
     return totals
+
+
+def wait_for_execution(endpoint_url: str, execution_arn: str, timeout_s: float) -> dict | None:
+    """Block until the execution ends or ``timeout_s`` passes; ``{"execution_arn", "status"}`` with
+    the status then (null: no such execution yet), or None when no emulator answers (other targets:
+    poll DescribeExecution instead)."""
+    query = urllib.parse.urlencode({"arn": execution_arn, "timeout": f"{timeout_s:.3f}"})
+    return _call(f"{endpoint_url.rstrip('/')}{WAIT_PATH}?{query}", post=False, timeout=timeout_s + 10)
