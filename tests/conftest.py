@@ -28,6 +28,7 @@ from radstream.infra.deploy import deploy
 from radstream.infra.targets import Target, resolve
 from radstream.tooling.client import PipelineClient, Study
 from radstream.tooling.stack.embedded import EmbeddedStack, free_port
+from support.containers import build_model_server_image, engine_or_skip
 from support.dicom_samples import planted_rg1, read_sample
 
 TESTS = Path(__file__).parent
@@ -93,6 +94,18 @@ def embedded_stack(tmp_path_factory) -> RunningStack:
         yield RunningStack(embedded, target)
     finally:
         embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def container_engine():
+    """The Docker-compatible engine (skip without one, or fail under RADSTREAM_REQUIRE_ENGINE=1)."""
+    return engine_or_skip()
+
+
+@pytest.fixture(scope="session")
+def model_server_image(container_engine) -> str:
+    """model_server/ built FROM $RADSTREAM_BASE_IMAGE with testcontainers, once per session."""
+    return build_model_server_image(container_engine)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from support.model_server import RunningServer, build_user_model, start_server, stop_server
+from support.containers import start_model_server_container
+from support.model_server import RunningServer, build_user_model, start_server
 from support.moto_server import client_factory, running_moto_server
 
 
@@ -27,12 +28,18 @@ def aws(moto_endpoint, monkeypatch):
     return client_factory(moto_endpoint, monkeypatch)
 
 
-@pytest.fixture(scope="session")
-def model_server(tmp_path_factory) -> RunningServer:
-    """The packaged stub model, default settings (dynamic batching on)."""
-    srv = start_server(tmp_path_factory.mktemp("model_server"), "--max-queue-delay-ms", "2")
+@pytest.fixture(scope="session", params=["process", pytest.param("container", marks=pytest.mark.container)])
+def model_server(request, tmp_path_factory) -> RunningServer:
+    """The packaged stub model, default settings (dynamic batching on): as a process, and as the
+    container image built from model_server/Dockerfile (run like the Kubernetes Deployment runs it).
+    Every test that takes this fixture runs against both."""
+    if request.param == "process":
+        srv = start_server(tmp_path_factory.mktemp("model_server"), "--max-queue-delay-ms", "2")
+    else:
+        srv = start_model_server_container(request.getfixturevalue("model_server_image"),
+                                           RADSTREAM_MAX_QUEUE_DELAY_MS="2")
     yield srv
-    stop_server(srv)
+    srv.stop()
 
 
 @pytest.fixture(scope="session")
@@ -46,4 +53,4 @@ def user_model_server(tmp_path_factory, user_model_dir) -> RunningServer:
     srv = start_server(tmp_path_factory.mktemp("user_server"), "--model-path", str(user_model_dir),
                        "--max-batch-size", "1")
     yield srv
-    stop_server(srv)
+    srv.stop()

@@ -1,4 +1,7 @@
-"""Real model-server processes on free 127.0.0.1 ports (fixtures: tests/functional/conftest.py)."""
+"""Real model-server processes on free 127.0.0.1 ports (fixtures: tests/functional/conftest.py).
+
+The same server as a container: support/containers.py; both are a :class:`RunningServer`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,17 +24,17 @@ STUB_NAME = "chestxray14-stub"
 
 @dataclass
 class RunningServer:
+    """A model server on 127.0.0.1:port, as a process or a container (``kind``)."""
     url: str
     port: int
-    proc: subprocess.Popen
-    log_path: Path
+    kind: str
+    log: Callable[[], str]  # everything it wrote so far (JSON log lines)
+    stop: Callable[[], None]
+    container_id: str | None = None
 
     @property
     def hostport(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 def start_server(tmp_dir: Path, *args: str, timeout_s: float = 30.0) -> RunningServer:
@@ -54,20 +58,21 @@ def start_server(tmp_dir: Path, *args: str, timeout_s: float = 30.0) -> RunningS
         try:
             with urllib.request.urlopen(url + "/v2/health/ready", timeout=1) as r:
                 if r.status == 200:
-                    return RunningServer(url, port, proc, log_path)
+                    return RunningServer(url, port, "process", lambda: log_path.read_text(errors="replace"),
+                                         lambda: _stop_process(proc))
         except OSError:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"model server not ready within {timeout_s}s:\n{log_path.read_text()}")
 
 
-def stop_server(server: RunningServer) -> None:
-    server.proc.terminate()
+def _stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        server.proc.wait(10)
+        proc.wait(10)
     except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(5)
+        proc.kill()
+        proc.wait(5)
 
 
 def build_user_model(root: Path) -> Path:
