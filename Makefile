@@ -1,12 +1,14 @@
 # RadStream — every command a person runs twice. `make help` lists them.
 PYTHON ?= python3
+TARGET ?=
+TARGET_ARG := $(if $(TARGET),--target $(TARGET))
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-functional test-e2e up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
-        query bench-pipeline bench-levels ab report model-server container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
+        query bench-pipeline bench-levels ab report model-server engine container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,14 +36,14 @@ test-functional: $(STAMP) ## handlers and AWS I/O against a moto server process;
 test-e2e: $(STAMP) ## the embedded stack: the e2e check list, uploads, CLI, hostile files, analytics
 	$(BIN)/pytest -q -m e2e
 
-up: $(STAMP) ## start the embedded stack on 127.0.0.1:4566 in the background and deploy
-	$(BIN)/radstream up
+up: $(STAMP) ## start the embedded stack on 127.0.0.1:4566 and deploy (TARGET=localstack: Docker Compose)
+	$(BIN)/radstream up $(TARGET_ARG)
 
-down: $(STAMP) ## stop the embedded stack
-	$(BIN)/radstream down
+down: $(STAMP) ## stop the stack (TARGET=localstack: docker compose down)
+	$(BIN)/radstream down $(TARGET_ARG)
 
-status: $(STAMP) ## is the stack running, is the deployment current
-	$(BIN)/radstream status
+status: $(STAMP) ## is the stack running, is the deployment current (TARGET=...)
+	$(BIN)/radstream status $(TARGET_ARG)
 
 e2e: $(STAMP) ## the end-to-end check list against the running stack
 	$(BIN)/radstream e2e
@@ -55,7 +57,7 @@ query: $(STAMP) ## all analytics queries over the telemetry (DuckDB locally)
 deploy-dry-run: $(STAMP) ## show what a deploy to the embedded stack would change
 	$(BIN)/radstream deploy --target embedded --dry-run
 
-deploy-localstack: $(STAMP) ## deploy to LocalStack (start it first: docker compose up -d)
+deploy-localstack: $(STAMP) ## deploy to LocalStack (started by `make up TARGET=localstack`)
 	$(BIN)/radstream deploy --target localstack
 
 deploy-aws: $(STAMP) ## deploy to the AWS account of your credentials (needs RADSTREAM_MODEL_ENDPOINT)
@@ -93,8 +95,12 @@ bench-queries: $(STAMP) ## the 14 analytics queries over 1,000,000 events
 model-server: $(STAMP) ## run the model server alone in the foreground on 127.0.0.1:8080
 	$(BIN)/python -m radstream_model_server --host 127.0.0.1 --port 8080
 
-container-model-server: ## build the model server image (needs a Docker-compatible engine)
-	docker build -t radstream-model-server:0.1.0 model_server/
+engine: $(STAMP) ## make a container engine reachable (podman if none; root on Debian); prints the env to eval
+	@bash .ci/container-engine.sh
+
+container-model-server: ## build the model server image (needs an engine; RADSTREAM_BASE_IMAGE for a local base)
+	docker build --build-arg BASE_IMAGE=$${RADSTREAM_BASE_IMAGE:-python:3.11-slim} \
+	    -t radstream-model-server:0.1.0 model_server/
 
 build-stub-model: $(STAMP) ## rebuild the stub ONNX model reproducibly
 	$(BIN)/python model_server/build_stub_model.py

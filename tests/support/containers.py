@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
+from radstream.tooling.stack.embedded import free_port
 from radstream.tooling.stack.engine import Engine, EngineUnavailable, find_engine
 from support.model_server import RunningServer
 
@@ -116,3 +118,27 @@ def wait_for(predicate, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} within {timeout_s:.0f} s")
         time.sleep(0.5)
+
+
+COMPOSE_VARIABLES = ("LOCALSTACK_IMAGE", "LOCALSTACK_AUTH_TOKEN", "LOCALSTACK_PORT", "RADSTREAM_MODEL_PORT",
+                     "RADSTREAM_NETWORK", "RADSTREAM_BASE_IMAGE", "RADSTREAM_DOCKER_SOCKET")
+
+
+def compose_project(engine: Engine, monkeypatch, *, services: list[str] | None = None, build: bool = False,
+                    **variables: str):
+    """(testcontainers DockerCompose over docker-compose.yml, the variables it runs with) for a private
+    project: its own name and network, free 127.0.0.1 ports, this engine's socket and the base image.
+    The variables replace the caller's environment (compose prefers the shell's over any env file)."""
+    from testcontainers.compose import DockerCompose
+
+    name = f"radstream-test-{uuid.uuid4().hex[:8]}"
+    env = {"COMPOSE_PROJECT_NAME": name, "RADSTREAM_NETWORK": name, "LOCALSTACK_PORT": str(free_port()),
+           "RADSTREAM_MODEL_PORT": str(free_port()), "RADSTREAM_BASE_IMAGE": base_image(),
+           "RADSTREAM_DOCKER_SOCKET": engine.socket_path or "/var/run/docker.sock", **variables}
+    for key in COMPOSE_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {**env, **{k: v for k, v in engine.cli_env().items() if k.startswith("DOCKER_")}}.items():
+        monkeypatch.setenv(key, value)
+    compose = DockerCompose(context=REPO, compose_file_name="docker-compose.yml", services=services, build=build,
+                            wait=False)  # --wait needs the engine to run health checks: podman without systemd does not
+    return compose, env

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,8 +64,11 @@ def _start(args):
         from radstream.tooling.stack import localstack
 
         target = target_from_args(args)
-        with console.status("starting LocalStack and the model server (docker compose) ..."):
-            localstack.up(target.endpoint_url)
+        model_port = os.environ.get("RADSTREAM_MODEL_PORT", "8080")
+        console.print(f"localstack: Docker Compose: {' '.join(localstack.compose_command('up', '-d'))}")
+        with console.status("starting LocalStack and the model server with Docker Compose ..."):
+            engine = localstack.up(target.endpoint_url, model_url=f"http://127.0.0.1:{model_port}")
+        console.print(f"localstack: LocalStack and the model server are healthy ({engine.name})")
     else:
         stack = embedded_stack(args)
         with console.status("starting the embedded stack ..."):
@@ -84,7 +88,9 @@ def _reachable_target(args):
 def cmd_up(args) -> int:
     target = _start(args)
     if target.name == "localstack":
-        console.print(f"[green]up[/green]: LocalStack at {target.endpoint_url} (docker compose)")
+        console.print(f"[green]up[/green]: LocalStack at {target.endpoint_url}, model server on 127.0.0.1:"
+                      f"{os.environ.get('RADSTREAM_MODEL_PORT', '8080')} (Docker Compose; "
+                      f"stop with `radstream down --target localstack`)")
         return 0
     stack = embedded_stack(args)
     console.print(f"[green]up[/green]: AWS endpoint {stack.endpoint_url}, model server {stack.model_endpoint} "
@@ -99,6 +105,7 @@ def cmd_down(args) -> int:
     if name == "localstack":
         from radstream.tooling.stack import localstack
 
+        console.print(f"localstack: Docker Compose: {' '.join(localstack.compose_command('down'))}")
         localstack.down()
         console.print("stopped: localstack, model-server")
         return 0
