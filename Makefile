@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install RadStream with its test tools
 
 run: $(STAMP) ## the main job: start the embedded stack, deploy, process the sample studies, summarise
-	$(BIN)/radstream run
+	$(BIN)/radstream run $(TARGET_ARG)
 
 test: $(STAMP) ## the whole test suite: unit, functional, e2e (and the import contracts)
 	$(BIN)/pytest -q
@@ -46,13 +46,13 @@ status: $(STAMP) ## is the stack running, is the deployment current (TARGET=...)
 	$(BIN)/radstream status $(TARGET_ARG)
 
 e2e: $(STAMP) ## the end-to-end check list against the running stack
-	$(BIN)/radstream e2e
+	$(BIN)/radstream e2e $(TARGET_ARG)
 
 e2e-full: $(STAMP) ## the check list plus DICOM, hostile files and analytics
-	$(BIN)/radstream e2e --comprehensive
+	$(BIN)/radstream e2e --comprehensive $(TARGET_ARG)
 
 query: $(STAMP) ## all analytics queries over the telemetry (DuckDB locally)
-	$(BIN)/radstream query --all
+	$(BIN)/radstream query --all $(TARGET_ARG)
 
 deploy-dry-run: $(STAMP) ## show what a deploy to the embedded stack would change
 	$(BIN)/radstream deploy --target embedded --dry-run

@@ -58,10 +58,10 @@ def _configure_testcontainers(engine: Engine) -> None:
         if not (os.environ.get("TC_HOST") or os.environ.get("TESTCONTAINERS_HOST_OVERRIDE")):
             config.tc_host_override = "127.0.0.1"
     if not os.environ.get("TESTCONTAINERS_RYUK_DISABLED"):
-        config.ryuk_disabled = not _image_present(engine, config.ryuk_image)
+        config.ryuk_disabled = not image_present(engine, config.ryuk_image)
 
 
-def _image_present(engine: Engine, image: str) -> bool:
+def image_present(engine: Engine, image: str) -> bool:
     import docker.errors
 
     client = engine.client()

@@ -6,6 +6,17 @@ kept as strings (``hive_types_autocast=false``, as Athena does). ``root`` is eit
 ``s3://radstream-telemetry-{account}/raw_telemetry`` read through the S3 endpoint with httpfs (the
 ``duckdb-extension-httpfs`` wheel, no download at run time), or a local directory with the same layout.
 The session runs in UTC so day and hour boundaries match Athena's.
+
+LocalStack's Firehose (free edition) has no dynamic partitioning (localstack#8169): it keeps the prefix's
+``!{...}`` expressions literally, appends its own ``YYYY/MM/DD/HH/`` and does not compress, so both record
+types share one directory::
+
+    <root>/record_type=!{partitionKeyFromQuery:record_type}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/
+        YYYY/MM/DD/HH/radstream-telemetry-firehose-YYYY-MM-DD-HH-MM-SS-<uuid>
+
+When a table has no objects in the Hive layout but the root has objects in this one, its view reads them
+instead: rows filtered by their own ``record_type`` field, ``dt``/``hour`` taken from ``YYYY/MM/DD/HH``
+(Firehose's arrival time, as ``!{timestamp:...}`` would have given).
 """
 
 from __future__ import annotations
@@ -101,29 +112,54 @@ class DuckDBEngine:
     def _pattern(self, record_type: str) -> str:
         return f"{self.root}/record_type={record_type}/dt=*/hour=*/*"
 
+    def _literal_prefix_pattern(self) -> str:
+        """LocalStack's layout (module docstring): the three literal prefix levels, then YYYY/MM/DD/HH/object."""
+        return f"{self.root}/record_type=*/dt=*/hour=*/*/*/*/*/*"
+
+    def _count(self, pattern: str) -> int:
+        return self.con.execute("SELECT count(*) FROM glob(?)", [pattern]).fetchone()[0]
+
     def refresh(self) -> dict[str, int]:
         """(Re)create the views; a table with no objects yet becomes an empty, typed view."""
         files: dict[str, int] = {}
         self.table_bytes: dict[str, int] = {}
+        self.layouts: dict[str, str] = {}
         for table, record_type in TABLE_RECORD_TYPES.items():
             cols = {c: _DUCK_TYPES[t] for c, t in self.schema[table].items() if c not in PARTITION_KEYS}
+            spec = ", ".join(f"'{c}': '{t}'" for c, t in cols.items())
+            kind = "TABLE" if self.materialize else "VIEW"
             pattern = self._pattern(record_type)
-            n = self.con.execute("SELECT count(*) FROM glob(?)", [pattern]).fetchone()[0]
-            files[table] = n
-            # What Athena would bill a full scan of this table: the (compressed) size of its objects.
+            n = self._count(pattern)
+            literal = self._literal_prefix_pattern()
+            n_literal = 0 if n else self._count(literal)
+            files[table] = n or n_literal
+            # What Athena would bill a full scan of this table: the (compressed) size of its objects (in
+            # LocalStack's layout both tables share their objects, so a scan of either reads all of them).
             self.table_bytes[table] = int(self.con.execute(
-                "SELECT coalesce(sum(size), 0) FROM read_blob(?)", [pattern]).fetchone()[0]) if n else 0
+                "SELECT coalesce(sum(size), 0) FROM read_blob(?)", [pattern if n else literal]).fetchone()[0]) \
+                if files[table] else 0
             if n:
-                spec = ", ".join(f"'{c}': '{t}'" for c, t in cols.items())
-                kind = "TABLE" if self.materialize else "VIEW"
+                self.layouts[table] = "hive"
                 self.con.execute(f"DROP VIEW IF EXISTS {table}; DROP TABLE IF EXISTS {table}")
                 self.con.execute(
                     f"CREATE {kind} {table} AS SELECT * FROM read_json('{_q(pattern)}', "
                     f"format='newline_delimited', columns={{{spec}}}, hive_partitioning=true, ignore_errors=true, "
                     f"hive_types_autocast=false)")
+            elif n_literal:
+                self.layouts[table] = "literal-prefix"
+                when = r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$"
+                self.con.execute(f"DROP VIEW IF EXISTS {table}; DROP TABLE IF EXISTS {table}")
+                self.con.execute(
+                    f"CREATE {kind} {table} AS SELECT * EXCLUDE (filename), "
+                    f"concat_ws('-', regexp_extract(filename, '{when}', 1), regexp_extract(filename, '{when}', 2), "
+                    f"regexp_extract(filename, '{when}', 3)) AS dt, regexp_extract(filename, '{when}', 4) AS hour "
+                    f"FROM read_json('{_q(literal)}', format='newline_delimited', columns={{{spec}}}, "
+                    f"hive_partitioning=false, filename=true, ignore_errors=true) "
+                    f"WHERE record_type = '{_q(record_type)}'")
             else:
                 sel = ", ".join(f"CAST(NULL AS {t}) AS \"{c}\"" for c, t in cols.items())
                 parts = ", ".join(f"CAST(NULL AS VARCHAR) AS {k}" for k in PARTITION_KEYS)
+                self.layouts[table] = "empty"
                 self.con.execute(f"DROP VIEW IF EXISTS {table}; DROP TABLE IF EXISTS {table}")
                 self.con.execute(f"CREATE VIEW {table} AS SELECT {sel}, {parts} WHERE false")
         self.files = files

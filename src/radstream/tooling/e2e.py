@@ -262,9 +262,7 @@ class Checks:
 
     def telemetry_lands_in_s3(self) -> str:
         self._send_seed_telemetry()
-        self._flush()
-        keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.names.telemetry_bucket, Prefix=s3_layout.TELEMETRY_PREFIX + "/") for o in page.get("Contents", [])]
+        keys = self._delivered_telemetry()
         expect(keys, f"nothing under {s3_layout.TELEMETRY_PREFIX}/")
         return f"{len(keys)} objects under s3://{self.names.telemetry_bucket}/{s3_layout.TELEMETRY_PREFIX}/"
 
@@ -296,7 +294,7 @@ class Checks:
         from radstream.analytics.translate import load_queries
 
         self._send_seed_telemetry()
-        self._flush()
+        expect(self._delivered_telemetry(), f"nothing under {s3_layout.TELEMETRY_PREFIX}/")
         engine = DuckDBEngine(f"s3://{self.names.telemetry_bucket}/{s3_layout.TELEMETRY_PREFIX}",
                               endpoint_url=self.target.endpoint_url, region=self.names.region)
         queries = load_queries()
@@ -305,9 +303,19 @@ class Checks:
         expect(total > 0, "total_events is 0")
         return f"all {len(results)} named queries ran; total_events = {total}"
 
-    def _flush(self) -> None:
+    def _delivered_telemetry(self) -> list[str]:
+        """The telemetry object keys, once some are there: the embedded target delivers when asked to
+        flush; LocalStack and AWS deliver from the stream on their own time (wait up to 90 s)."""
         if self.target.name == "embedded":
             expect(flush_telemetry(self.target.endpoint_url) is not None, "the emulator did not flush telemetry")
+        deadline = time.monotonic() + (0 if self.target.name == "embedded" else 90)
+        while True:
+            keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.names.telemetry_bucket, Prefix=s3_layout.TELEMETRY_PREFIX + "/")
+                for o in page.get("Contents", [])]
+            if keys or time.monotonic() > deadline:
+                return keys
+            time.sleep(2)
 
     def _exists(self, bucket: str, key: str) -> bool:
         try:

@@ -53,3 +53,25 @@ def test_queries_over_the_emulated_data_lake(aws, moto_endpoint, monkeypatch, tm
     doc = json.loads(out.getvalue())
     assert [q["name"] for q in doc["queries"]] == ["total_events", "success_rate_per_day"]
     assert doc["queries"][0]["rows"] == [{"total_events": reference.total_events(recs)[0][0]}]
+
+
+def test_localstack_layout_read_through_s3(aws, moto_endpoint):
+    """The keys LocalStack's Firehose writes (the prefix's !{...} kept literally, its own YYYY/MM/DD/HH,
+    uncompressed, both record types in one object) read through httpfs like the Hive layout."""
+    s3, bucket = aws("s3"), "radstream-telemetry-localstack-layout"
+    s3.create_bucket(Bucket=bucket)
+    recs = synthetic.generate(120, seed=5)
+    prefix = "raw_telemetry/record_type=!{partitionKeyFromQuery:record_type}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}"
+    by_hour: dict[str, list[str]] = {}
+    for r in recs:
+        ts = r["timestamp"]
+        by_hour.setdefault(f"{ts[:4]}/{ts[5:7]}/{ts[8:10]}/{ts[11:13]}", []).append(json.dumps(r))
+    for n, (when, lines) in enumerate(sorted(by_hour.items())):
+        key = f"{prefix}/{when}/radstream-telemetry-firehose-{when.replace('/', '-')}-00-00-{n:08d}"
+        s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
+
+    engine = DuckDBEngine(f"s3://{bucket}/raw_telemetry", endpoint_url=moto_endpoint)
+    assert engine.layouts == {"telemetry_events": "literal-prefix", "performance_metrics": "literal-prefix"}
+    for name, q in load_queries().items():
+        res = engine.run(q.sql, name)
+        assert_rows_match(name, res.columns, res.rows, reference.ALL[name](recs))

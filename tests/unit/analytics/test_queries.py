@@ -1,5 +1,7 @@
 """Each named query, run by the local engine, against an independent Python computation."""
 
+import json
+
 import pytest
 
 from radstream.analytics import synthetic
@@ -106,3 +108,33 @@ def test_malformed_lines_are_skipped_like_the_json_serde(tmp_path):
     (f,) = [p for p in tmp_path.rglob("*") if p.is_file()]
     f.write_text(f.read_text() + "{not json\n")
     assert DuckDBEngine(str(tmp_path)).run("SELECT count(study_id) AS n FROM performance_metrics").rows == [[1]]
+
+
+def write_localstack_layout(records, root) -> None:
+    """Objects as LocalStack's Firehose writes them (duckdb_engine's docstring): the prefix's expressions
+    literal, its own YYYY/MM/DD/HH/ (arrival time; here the record's hour), both record types in one
+    uncompressed object per delivery, no file extension."""
+    by_hour: dict[str, list[str]] = {}
+    for r in records:
+        ts = r["timestamp"]
+        by_hour.setdefault(f"{ts[:4]}/{ts[5:7]}/{ts[8:10]}/{ts[11:13]}", []).append(json.dumps(r))
+    prefix = root / "record_type=!{partitionKeyFromQuery:record_type}" / "dt=!{timestamp:yyyy-MM-dd}" / "hour=!{timestamp:HH}"
+    for n, (when, lines) in enumerate(sorted(by_hour.items())):
+        folder = prefix / when
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = when.replace("/", "-")
+        (folder / f"radstream-telemetry-firehose-{stamp}-00-00-{n:08d}").write_text("\n".join(lines) + "\n")
+
+
+def test_localstack_layout_gives_the_same_answers(dataset, tmp_path):
+    """LocalStack's Firehose does not partition (localstack#8169): the reader finds its layout and gives
+    every query the answers it gives over the Hive layout."""
+    recs, hive = dataset
+    write_localstack_layout(recs, tmp_path)
+    engine = DuckDBEngine(str(tmp_path))
+    assert engine.layouts == {"telemetry_events": "literal-prefix", "performance_metrics": "literal-prefix"}
+    for name, query in QUERIES.items():
+        res = engine.run(query.sql, name)
+        assert_rows_match(name, res.columns, res.rows, reference.ALL[name](recs))
+    assert engine.run("SELECT min(dt), max(hour) FROM performance_metrics").rows == \
+        hive.run("SELECT min(dt), max(hour) FROM performance_metrics").rows
