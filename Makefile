@@ -5,6 +5,7 @@ TARGET_ARG := $(if $(TARGET),--target $(TARGET))
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-functional test-e2e up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
@@ -17,6 +18,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# checkov pins an old boto3: its own venv, used by tests/functional/definition/test_security_scan.py
+	$(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install RadStream with its test tools

@@ -1,0 +1,190 @@
+"""template.yaml, the one definition of the infrastructure: it lints, it is secure by default, and the
+Python views of it (names.py, stack.py, catalog.py, firehose.py, workflow.py) agree with it."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file
+
+from radstream.definition import catalog, stack
+from radstream.definition import template as cfn
+from radstream.definition.firehose import firehose_destination_config
+from radstream.definition.names import Names
+from radstream.definition.workflow import FUNCTION_PLACEHOLDERS, raw_definition
+
+DEFINITION = Path(cfn.__file__).parent
+ACCOUNT, REGION = "111122223333", "eu-west-1"
+CTX = cfn.Context(ACCOUNT, REGION, {"ModelEndpoint": "http://model.internal:8080"})
+RESOURCES = cfn.stack_template()["Resources"]
+
+
+def props(logical_id: str) -> dict:
+    return RESOURCES[logical_id]["Properties"]
+
+
+@pytest.mark.parametrize("name", [cfn.STACK_TEMPLATE, cfn.BOOTSTRAP_TEMPLATE])
+def test_cfn_lint_passes(name):
+    matches = lint_file(DEFINITION / name, config=ManualArgs(regions=["us-east-1", "eu-west-1", "us-gov-west-1"]))
+    assert [str(m) for m in matches] == []
+
+
+def test_template_names_are_the_names_tooling_uses():
+    names = Names(ACCOUNT, REGION)
+    expected = {
+        "ImagesBucket": names.images_bucket, "ResultsBucket": names.results_bucket,
+        "TelemetryBucket": names.telemetry_bucket, "AccessLogsBucket": names.access_logs_bucket,
+        "TelemetryStream": names.telemetry_stream, "TelemetryDeliveryStream": names.firehose,
+        "Pipeline": names.state_machine, "ErrorsTopic": names.errors_topic,
+        "AnalyticsDatabase": names.glue_database, "AnalyticsWorkGroup": names.athena_workgroup,
+        "PipelineRole": names.states_role, "FirehoseRole": names.firehose_role,
+        "UploadTriggerFailureQueue": names.upload_trigger_failure_queue, "DeidSalt": names.deid_salt_secret,
+    }
+    for fn in stack.FUNCTIONS:
+        expected[fn.logical_id] = names.function(fn.short)
+        expected[fn.logical_id.replace("Function", "Role")] = names.function_role(fn.short)
+        expected[fn.logical_id.replace("Function", "LogGroup")] = names.log_group(fn.short)
+    assert {lid: cfn.physical_name(lid, CTX) for lid in expected} == expected
+    assert cfn.evaluate(cfn.bootstrap_template()["Resources"]["ArtifactsBucket"]["Properties"]["BucketName"],
+                        CTX, cfn.bootstrap_template()) == names.artifacts_bucket()
+    assert cfn._ref("Pipeline", CTX, cfn.stack_template()) == names.state_machine_arn
+    assert cfn._ref("ErrorsTopic", CTX, cfn.stack_template()) == names.errors_topic_arn
+
+
+def test_function_environment_is_what_the_template_gives():
+    names = Names(ACCOUNT, REGION)
+    for fn in stack.FUNCTIONS:
+        in_template = cfn.evaluate(props(fn.logical_id)["Environment"]["Variables"], CTX)
+        assert in_template == stack.function_environment(fn, names, "http://model.internal:8080"), fn.short
+
+
+def test_state_machine_is_pipeline_asl_json_with_every_placeholder_substituted():
+    pipeline = props("Pipeline")
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", raw_definition()))
+    assert set(pipeline["DefinitionSubstitutions"]) == placeholders
+    for key, short in FUNCTION_PLACEHOLDERS.items():
+        assert cfn.evaluate(pipeline["DefinitionSubstitutions"][key], CTX) == Names(ACCOUNT, REGION).function_arn(short)
+    assert set(pipeline["DefinitionS3Location"]) == {"Bucket", "Key"}
+    assert pipeline["TracingConfiguration"] == {"Enabled": True}
+    assert pipeline["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def test_every_task_has_a_timeout_above_its_functions_and_jittered_retries():
+    states = json.loads(raw_definition())["States"]
+    arn_to_short = {"${" + key + "}": short for key, short in FUNCTION_PLACEHOLDERS.items()}
+    for name, state in states.items():
+        if state["Type"] != "Task":
+            continue
+        assert state["Retry"] and all(r["JitterStrategy"] == "FULL" for r in state["Retry"]), name
+        short = arn_to_short.get(state["Resource"])
+        floor = stack.function(short).timeout_s if short else 0
+        assert state["TimeoutSeconds"] > floor, name
+
+
+def test_glue_tables_are_the_catalog_the_queries_read():
+    bucket = Names(ACCOUNT, REGION).telemetry_bucket
+    for logical_id, table in (("TelemetryEventsTable", catalog.EVENTS_TABLE),
+                              ("PerformanceMetricsTable", catalog.PERFORMANCE_TABLE)):
+        assert cfn.evaluate(props(logical_id)["TableInput"], CTX) == catalog.table_input(table, bucket)
+    assert props("AnalyticsDatabase")["DatabaseInput"]["Name"] == catalog.DATABASE
+    assert props("AnalyticsWorkGroup")["Name"] == catalog.WORKGROUP
+
+
+def test_firehose_delivers_in_the_layout_the_tables_read():
+    names = Names(ACCOUNT, REGION)
+    in_template = cfn.evaluate(props("TelemetryDeliveryStream")["ExtendedS3DestinationConfiguration"], CTX)
+    wanted = firehose_destination_config(f"arn:aws:s3:::{names.telemetry_bucket}",
+                                         f"arn:aws:iam::{ACCOUNT}:role/{names.firehose_role}")
+    for key, value in wanted.items():
+        assert in_template[key] == value, key
+
+
+def test_packaging_is_a_parameter_not_code():
+    params = cfn.stack_template()["Parameters"]
+    assert params["DependencyPackaging"]["AllowedValues"] == ["layers", "bundled", "provided"]
+    for fn in stack.FUNCTIONS:
+        assert fn.code_key_parameter in params
+        assert fn.runtime == "python3.12"
+    assert {fn.short: fn.dependency_set for fn in stack.FUNCTIONS if fn.layer} == {
+        "prepare-tensors": "imaging", "run-inference": "inference"}
+    for layer in ("ImagingLayer", "InferenceLayer"):
+        assert RESOURCES[layer]["Condition"] == "UseLayers"
+
+
+# -- secure by default (checkov also scans the template: tests/functional/definition) ---------
+def _statements():
+    for logical_id, resource in RESOURCES.items():
+        if resource["Type"] in ("AWS::IAM::Role", "AWS::IAM::ManagedPolicy"):
+            documents = [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
+            documents += [resource["Properties"]["PolicyDocument"]] if "PolicyDocument" in resource["Properties"] else []
+            for document in documents:
+                for statement in document["Statement"]:
+                    yield logical_id, statement
+
+
+def test_no_hard_coded_partition():
+    text = cfn.stack_template_text()
+    assert "arn:aws:" not in text and "arn:aws-" not in text
+
+
+def test_every_function_has_its_own_least_privilege_role():
+    roles = [props(fn.logical_id)["Role"]["Fn::GetAtt"][0] for fn in stack.FUNCTIONS]
+    assert len(set(roles)) == len(roles)
+    for logical_id, statement in _statements():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(a == "*" or a.endswith(":*") for a in actions), (logical_id, actions)
+        if statement["Resource"] == "*":
+            assert logical_id == "PipelineRole" and all(a.startswith(("logs:", "xray:")) for a in actions)
+    trigger = [s for lid, s in _statements() if lid == "UploadTriggerRole"]
+    assert {"states:StartExecution", "sqs:SendMessage"} <= {a for s in trigger for a in
+                                                          (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+
+
+def test_service_roles_and_resource_policies_have_confused_deputy_conditions():
+    pipeline_trust = props("PipelineRole")["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert set(pipeline_trust) == {"StringEquals", "ArnLike"}
+    assert "sts:ExternalId" in props("FirehoseRole")["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]
+    permission = props("UploadTriggerS3Permission")
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"} and "SourceArn" in permission
+
+
+def test_buckets_are_private_encrypted_tls_only_and_expire_what_they_should():
+    buckets = cfn.resources_of_type("AWS::S3::Bucket")
+    policies = {r["Properties"]["Bucket"]["Ref"]: r for r in cfn.resources_of_type("AWS::S3::BucketPolicy").values()}
+    for logical_id, bucket in buckets.items():
+        p = bucket["Properties"]
+        assert set(p["PublicAccessBlockConfiguration"].values()) == {True}, logical_id
+        assert "BucketEncryption" in p, logical_id
+        deny = policies[logical_id]["Properties"]["PolicyDocument"]["Statement"][0]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert bucket["DeletionPolicy"] == "Retain", logical_id
+    assert props("ResultsBucket")["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r.get("Prefix"): r for r in props("ImagesBucket")["LifecycleConfiguration"]["Rules"]}
+    assert rules["incoming/"]["ExpirationInDays"] == {"Ref": "IncomingRetentionDays"}
+    assert rules["preprocessed/"]["ExpirationInDays"] == {"Ref": "TensorRetentionDays"}
+
+
+def test_observability_and_limits():
+    for logical_id, group in cfn.resources_of_type("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+    for fn in stack.FUNCTIONS:
+        p = props(fn.logical_id)
+        assert p["TracingConfig"] == {"Mode": "Active"}
+        assert p["LoggingConfig"]["LogGroup"] == {"Ref": fn.logical_id.replace("Function", "LogGroup")}
+    assert props("RunInferenceFunction")["ReservedConcurrentExecutions"] == {"Ref": "InferenceConcurrency"}
+    assert "VpcConfig" in props("RunInferenceFunction")
+    invoke = props("UploadTriggerInvokeConfig")
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["UploadTriggerFailureQueue", "Arn"]}
+    assert not cfn.resources_of_type("AWS::Glue::Crawler")
+
+
+def test_template_fits_cloudformation_limits():
+    assert len(cfn.stack_template_text().encode()) < 1_000_000  # TemplateURL; deploy uploads it (> 51,200 bytes)
+    assert len(RESOURCES) <= 500 and len(cfn.stack_template()["Parameters"]) <= 200
+
+
+def test_offline_evaluation_refuses_what_only_a_deployment_knows():
+    with pytest.raises(ValueError, match="no value and no default"):
+        cfn.evaluate({"Ref": "ModelEndpoint"}, cfn.Context(ACCOUNT, REGION, {}))
+    assert cfn.partition_of("cn-north-1") == "aws-cn" and Names(region="us-gov-west-1").partition == "aws-us-gov"
