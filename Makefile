@@ -9,6 +9,7 @@ CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-functional test-e2e up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
+        deploy-aws-dry-run destroy destroy-localstack destroy-aws template lint-template lock \
         query bench-pipeline bench-levels ab report model-server engine container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
 help: ## list the targets
@@ -58,14 +59,38 @@ e2e-full: $(STAMP) ## the check list plus DICOM, hostile files and analytics
 query: $(STAMP) ## all analytics queries over the telemetry (DuckDB locally)
 	$(BIN)/radstream query --all $(TARGET_ARG)
 
-deploy-dry-run: $(STAMP) ## show what a deploy to the embedded stack would change
+deploy-dry-run: $(STAMP) ## show the change set a deploy to the embedded stack would execute
 	$(BIN)/radstream deploy --target embedded --dry-run
 
 deploy-localstack: $(STAMP) ## deploy to LocalStack (started by `make up TARGET=localstack`)
 	$(BIN)/radstream deploy --target localstack
 
-deploy-aws: $(STAMP) ## deploy to the AWS account of your credentials (needs RADSTREAM_MODEL_ENDPOINT)
-	$(BIN)/radstream deploy --target aws
+deploy-aws: $(STAMP) ## deploy to the AWS account of your credentials (README: Deploying to AWS)
+	$(BIN)/radstream deploy --target aws $(if $(PARAMETERS),--parameters-file $(PARAMETERS))
+
+deploy-aws-dry-run: $(STAMP) ## the change set for AWS (without credentials: the template and its parameters)
+	$(BIN)/radstream deploy --target aws --dry-run $(if $(PARAMETERS),--parameters-file $(PARAMETERS))
+
+destroy: $(STAMP) ## delete the stack on the embedded target (data buckets kept; DELETE_DATA=1 deletes them)
+	$(BIN)/radstream destroy --target embedded $(if $(DELETE_DATA),--delete-data)
+
+destroy-localstack: $(STAMP) ## delete the stack on LocalStack (DELETE_DATA=1 also deletes its buckets)
+	$(BIN)/radstream destroy --target localstack $(if $(DELETE_DATA),--delete-data)
+
+destroy-aws: $(STAMP) ## delete the stack on AWS (data buckets and salt kept; DELETE_DATA=1 deletes them)
+	$(BIN)/radstream destroy --target aws $(if $(DELETE_DATA),--delete-data)
+
+template: $(STAMP) ## print the CloudFormation template every target deploys
+	$(BIN)/radstream template
+
+lint-template: $(STAMP) ## cfn-lint and checkov on the templates (also part of make test)
+	$(BIN)/cfn-lint src/radstream/definition/template.yaml src/radstream/definition/bootstrap.yaml
+	$(VENV)/tools/checkov/bin/checkov -d src/radstream/definition --framework cloudformation --skip-download --quiet --compact
+
+lock: $(STAMP) ## re-pin the Lambda dependency sets (lambda_dependencies/*.in -> *.txt, hashed, for Lambda's platform)
+	cd src/radstream/definition/lambda_dependencies && for set in imaging inference; do \
+	  ../../../../$(BIN)/uv pip compile --quiet --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+	    --generate-hashes --no-header --output-file $$set.txt $$set.in; done
 
 bench: bench-pipeline bench-model bench-preprocess bench-telemetry bench-queries ## every benchmark (prints figures)
 

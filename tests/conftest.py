@@ -12,7 +12,7 @@ across tiers live in ``tests/support/``.
 
 ``embedded_stack`` starts the real embedded target once per test session. It runs the emulator and
 the model server as background processes on free ports with a private state directory, deploys the
-pipeline exactly as `radstream up` does, and stops everything at the end, so the suite never touches
+pipeline exactly as `radstream up` does (template.yaml through the emulator's CloudFormation), and stops everything at the end, so the suite never touches
 a stack a developer has running.
 """
 

@@ -9,10 +9,10 @@ Database ``radstream_analytics`` with two external JSON tables over the Firehose
 Columns are the telemetry schema (:data:`radstream.deployed.telemetry.events.FIELDS`); partition keys are
 ``dt`` (``yyyy-MM-dd``, string) and ``hour`` (``HH``, string), both UTC Firehose arrival time. Partition
 projection is declared in the table parameters, so Athena sees new partitions without
-``MSCK REPAIR``/crawler runs; on AWS the crawler ``radstream-telemetry-crawler`` (catalog target,
-inherits the table schema) additionally registers partitions for tools that do not read projections.
+``MSCK REPAIR`` or crawler (there is none).
 
-This module builds plain dicts; :mod:`radstream.infra.catalog` creates them.
+template.yaml declares these tables; this module is their Python view (DuckDB's schema for the
+queries) and a unit test checks the two agree.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from radstream.deployed.telemetry.events import FIELDS
 DATABASE = "radstream_analytics"
 EVENTS_TABLE = "telemetry_events"
 PERFORMANCE_TABLE = "performance_metrics"
-CRAWLER = "radstream-telemetry-crawler"
 WORKGROUP = "radstream-analytics"
 TABLE_RECORD_TYPES = {EVENTS_TABLE: "event", PERFORMANCE_TABLE: "performance"}
 PARTITION_KEYS: dict[str, str] = {"dt": "string", "hour": "string"}
@@ -95,52 +94,3 @@ def table_input(table: str, bucket: str) -> dict[str, Any]:
             "StoredAsSubDirectories": False,
         },
     }
-
-
-def database_input() -> dict[str, Any]:
-    return {"Name": DATABASE, "Description": "RadStream pipeline telemetry (Kinesis -> Firehose -> S3)"}
-
-
-def same_table(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    sd, wsd = existing.get("StorageDescriptor", {}), wanted["StorageDescriptor"]
-    return ([(c["Name"], c["Type"]) for c in sd.get("Columns", [])] == [(c["Name"], c["Type"]) for c in wsd["Columns"]]
-            and sd.get("Location") == wsd["Location"]
-            and [(k["Name"], k["Type"]) for k in existing.get("PartitionKeys", [])]
-            == [(k["Name"], k["Type"]) for k in wanted["PartitionKeys"]]
-            and all(existing.get("Parameters", {}).get(k) == v for k, v in wanted["Parameters"].items()))
-
-
-
-def crawler_definition(role_arn: str, *, database: str = DATABASE, schedule: str | None = "cron(15 * * * ? *)") -> dict[str, Any]:
-    """``create_crawler`` kwargs: a catalog-target crawler that keeps the tables' partitions current.
-
-    It crawls the existing tables' locations (under ``raw_telemetry/``), adds partitions, and never
-    rewrites the declared schema (``InheritFromTable``; schema changes only logged).
-    """
-    definition: dict[str, Any] = {
-        "Name": CRAWLER,
-        "Role": role_arn,
-        "DatabaseName": database,
-        "Description": "Registers new dt/hour partitions of the RadStream telemetry tables under raw_telemetry/",
-        "Targets": {"CatalogTargets": [{"DatabaseName": database, "Tables": list(TABLE_RECORD_TYPES)}]},
-        "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
-        "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"},
-        "Configuration": '{"Version":1.0,"CrawlerOutput":{"Partitions":{"AddOrUpdateBehavior":"InheritFromTable"}},'
-                         '"Grouping":{"TableGroupingPolicy":"CombineCompatibleSchemas"}}',
-    }
-    if schedule:
-        definition["Schedule"] = schedule
-    return definition
-
-def workgroup_config(output_location: str, *, bytes_scanned_cutoff: int | None = 10 * 1024 ** 3) -> dict[str, Any]:
-    """``create_work_group`` Configuration for radstream-analytics (results under ``output_location``)."""
-    cfg: dict[str, Any] = {
-        "ResultConfiguration": {"OutputLocation": output_location,
-                                "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
-        "EnforceWorkGroupConfiguration": True,
-        "PublishCloudWatchMetricsEnabled": True,
-        "EngineVersion": {"SelectedEngineVersion": "AUTO"},
-    }
-    if bytes_scanned_cutoff:
-        cfg["BytesScannedCutoffPerQuery"] = int(bytes_scanned_cutoff)
-    return cfg

@@ -1,4 +1,8 @@
-"""The Step Functions definition, loaded and filled in for one deployment."""
+"""The Step Functions definition, pipeline.asl.json, and its placeholders.
+
+On a deployment CloudFormation fills the placeholders (template.yaml's DefinitionSubstitutions); tests
+that create a state machine of their own fill them with ``render_definition``.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,6 @@ def render_definition(names: Names) -> str:
             raise KeyError(f"{DEFINITION_FILE} uses an unknown placeholder ${{{key}}}")
         return subs[key]
 
-    rendered = _PLACEHOLDER.sub(replace, raw_definition().replace("${...}", "placeholders"))
+    rendered = _PLACEHOLDER.sub(replace, raw_definition())
     json.loads(rendered)  # fail at deploy time, not at execution time
     return rendered

@@ -8,6 +8,11 @@ Functions tasks and S3/SNS/Kinesis triggers all go through — is replaced with 
 
 The second half removes costs moto repeats per request or per execution (see "speed" below).
 
+moto's CloudFormation lacks resource types template.yaml uses (Firehose, Glue, Athena, SNS
+subscriptions, bucket policies, ...) and handles others in part (state machines land in a backend
+that never executes them; bucket notifications are dropped): ``install_cloudformation_resources``
+(the last section) fills those gaps, one clearly separated function or class per gap, each saying why.
+
 If moto is upgraded, re-check ``LambdaFunction.invoke``'s signature, ``code_bytes``,
 ``code_sha_256``, ``environment_vars``, ``logs_backend``, the werkzeug app factory and what the
 speed patches replace (``DomainDispatcherApplication.get_backend_for_host``,
@@ -15,7 +20,8 @@ speed patches replace (``DomainDispatcherApplication.get_backend_for_host``,
 ``asl.utils.json_path`` and ``ResultPath``, ``boto_client_for`` and the Lambda task's use of it,
 ``LambdaBackend.invoke``, ``kinesis.models.Shard``, ``KinesisBackend.put_record(s)``,
 ``StateMachine``/``StepFunctionBackend`` execution lookups, ``BaseExecutionWorkerCommunication.terminated``
-and ``moto.core.request``'s header-name preservation), then bump ``PINNED_MOTO_VERSION``.
+and ``moto.core.request``'s header-name preservation), and every patch of the CloudFormation
+section (tests/functional/emulator/test_cloudformation_patches.py), then bump ``PINNED_MOTO_VERSION``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 import moto
 from moto.awslambda.models import LambdaFunction
+from moto.core.common_models import CloudFormationModel
 from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_for_header,
                                should_preserve_original_header_name)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -40,7 +47,7 @@ logger = logging.getLogger(__name__)
 PINNED_MOTO_VERSION = "5.2.5"
 _logs_lock = threading.Lock()
 
-__all__ = ["install_lambda_runtime", "moto_wsgi_app", "preserve_header_names", "check_moto_version"]
+__all__ = ["install_lambda_runtime", "install_cloudformation_resources", "moto_wsgi_app", "preserve_header_names", "check_moto_version"]
 
 
 def check_moto_version() -> None:
@@ -522,3 +529,502 @@ def execution_status(execution_arn: str) -> str | None:
         return get_backend(parts[4], parts[3]).describe_execution(execution_arn).status
     except Exception:  # ExecutionDoesNotExist, a malformed ARN
         return None
+
+
+# =============================================================================================
+# CloudFormation: the resource types template.yaml uses that moto 5.2.5's CloudFormation lacks or
+# handles only in part. moto maps a template's resource type to a ``CloudFormationModel`` subclass
+# (``moto.cloudformation.parsing.get_model_map``, cached): new types are subclasses registered here;
+# partial ones get their classmethods replaced. Each patch says what moto does without it.
+# =============================================================================================
+def install_cloudformation_resources() -> None:
+    """Teach moto's CloudFormation every type template.yaml and bootstrap.yaml use."""
+    from moto.cloudformation import parsing
+
+    _patch_state_machine()
+    _patch_bucket()
+    _patch_function_update()
+    _patch_bucket_policy_enforcement()
+    _patch_change_set_diff()
+    _patch_change_set_execution()
+    for cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cache.cache_clear()  # computed from CloudFormationModel.__subclasses__(), which now has ours
+
+
+
+class _CfnResource:
+    """A resource moto's CloudFormation creates through the service's own backend. Each type lists
+    ``CloudFormationModel`` as a direct base: moto finds types with ``CloudFormationModel.__subclasses__()``.
+
+    Subclasses implement ``_create(name, properties, account_id, region) -> (physical_id, attributes)``
+    and ``_delete(account_id, region)``; an update deletes and re-creates unless ``_update`` exists.
+    """
+
+    TYPE = ""
+    NAME_PROPERTY = ""
+
+    def __init__(self, physical_id: str, attributes: dict, properties: dict, account_id: str, region: str) -> None:
+        self.physical_id, self.attributes, self.properties = physical_id, attributes, properties
+        self.account_id, self.region = account_id, region
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name not in self.attributes:
+            raise UnformattedGetAttTemplateException()
+        return self.attributes[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                        **kwargs):  # type: ignore[override]
+        properties = cloudformation_json.get("Properties", {})
+        physical_id, attributes = cls._create(resource_name, properties, account_id, region_name)
+        return cls(physical_id, attributes, properties, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):  # type: ignore[override]
+        original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id,
+                                        region_name):  # type: ignore[override]
+        pass  # moto calls instance.delete() first; nothing is known from the name alone
+
+    def delete(self, account_id: str, region: str) -> None:
+        # moto deletes a stack's resources in no dependency order: the function, database or bucket this
+        # one belongs to may be gone already, and with it this resource
+        try:
+            self._delete(account_id, region)
+        except Exception as exc:
+            if not any(word in f"{type(exc).__name__} {exc}" for word in ("NotFound", "not found", "NoSuch",
+                                                                            "does not exist", "DoesNotExist")):
+                raise
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def _create(cls, name: str, properties: dict, account_id: str, region: str) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def _delete(self, account_id: str, region: str) -> None:
+        raise NotImplementedError
+
+
+def _partition(region: str) -> str:
+    from moto.utilities.utils import get_partition
+
+    return get_partition(region)
+
+
+class FirehoseDeliveryStream(_CfnResource, CloudFormationModel):
+    """moto skips this type; the emulator's forwarder delivers what it finds through the Firehose API."""
+
+    TYPE, NAME_PROPERTY = "AWS::KinesisFirehose::DeliveryStream", "DeliveryStreamName"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.firehose.models import firehose_backends
+
+        firehose_backends[account_id][region].create_delivery_stream(
+            region, name, p.get("DeliveryStreamType", "DirectPut"), p.get("KinesisStreamSourceConfiguration"),
+            p.get("DeliveryStreamEncryptionConfigurationInput"), p.get("S3DestinationConfiguration"),
+            p.get("ExtendedS3DestinationConfiguration"), None, None, None, None, None, None, tags=[])
+        arn = f"arn:{_partition(region)}:firehose:{region}:{account_id}:deliverystream/{name}"
+        return name, {"Arn": arn}
+
+    def _delete(self, account_id, region):
+        from moto.firehose.models import firehose_backends
+
+        firehose_backends[account_id][region].delete_delivery_stream(self.physical_id)
+
+
+class GlueDatabase(_CfnResource, CloudFormationModel):
+    """moto skips this type."""
+
+    TYPE = "AWS::Glue::Database"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.glue.models import glue_backends
+
+        database_input = p["DatabaseInput"]
+        glue_backends[account_id][region].create_database(database_input["Name"], database_input)
+        return database_input["Name"], {}
+
+    def _delete(self, account_id, region):
+        from moto.glue.models import glue_backends
+
+        glue_backends[account_id][region].delete_database(self.physical_id)
+
+
+class GlueTable(_CfnResource, CloudFormationModel):
+    """moto skips this type. Updated in place, like Glue's UpdateTable (its partitions survive)."""
+
+    TYPE = "AWS::Glue::Table"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.glue.models import glue_backends
+
+        table_input = p["TableInput"]
+        glue_backends[account_id][region].create_table(p["DatabaseName"], table_input["Name"], table_input)
+        return f"{p['DatabaseName']}|{table_input['Name']}", {}
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):  # type: ignore[override]
+        from moto.glue.models import glue_backends
+
+        p = cloudformation_json["Properties"]
+        if original_resource.physical_id != f"{p['DatabaseName']}|{p['TableInput']['Name']}":
+            return super().update_from_cloudformation_json(original_resource, new_resource_name,
+                                                            cloudformation_json, account_id, region_name)
+        glue_backends[account_id][region_name].update_table(p["DatabaseName"], p["TableInput"]["Name"], p["TableInput"])
+        return cls(original_resource.physical_id, {}, p, account_id, region_name)
+
+    def _delete(self, account_id, region):
+        from moto.glue.models import glue_backends
+
+        database, table = self.physical_id.split("|", 1)
+        glue_backends[account_id][region].delete_table(database, table)
+
+
+class AthenaWorkGroup(_CfnResource, CloudFormationModel):
+    """moto skips this type."""
+
+    TYPE, NAME_PROPERTY = "AWS::Athena::WorkGroup", "Name"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.athena.models import athena_backends
+
+        athena_backends[account_id][region].create_work_group(
+            name, p.get("WorkGroupConfiguration", {}), p.get("Description", ""), p.get("Tags", []))
+        return name, {}
+
+    def _delete(self, account_id, region):
+        from moto.athena.models import athena_backends
+
+        athena_backends[account_id][region].delete_work_group(self.physical_id)
+
+
+class SnsSubscription(_CfnResource, CloudFormationModel):
+    """moto skips this type."""
+
+    TYPE = "AWS::SNS::Subscription"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.sns.models import sns_backends
+
+        subscription = sns_backends[account_id][region].subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
+        return subscription.arn, {}
+
+    def _delete(self, account_id, region):
+        from moto.sns.models import sns_backends
+
+        sns_backends[account_id][region].unsubscribe(self.physical_id)
+
+
+class S3BucketPolicy(_CfnResource, CloudFormationModel):
+    """moto skips this type. (What moto enforces of it: ``_patch_bucket_policy_enforcement``.)"""
+
+    TYPE = "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.s3.models import s3_backends
+
+        s3_backends[account_id][_partition(region)].put_bucket_policy(p["Bucket"], json.dumps(p["PolicyDocument"]).encode())
+        return p["Bucket"], {}
+
+    def _delete(self, account_id, region):
+        from moto.s3.models import s3_backends
+
+        s3_backends[account_id][_partition(region)].delete_bucket_policy(self.physical_id)
+
+
+class LambdaEventInvokeConfig(_CfnResource, CloudFormationModel):
+    """moto skips this type (the on-failure destination is stored; moto's async invokes do not use it)."""
+
+    TYPE = "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.awslambda.models import lambda_backends
+
+        config = {k: p[k] for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig") if k in p}
+        lambda_backends[account_id][region].put_function_event_invoke_config(p["FunctionName"], config)
+        return f"{p['FunctionName']}|{p.get('Qualifier', '$LATEST')}", {}
+
+    def _delete(self, account_id, region):
+        from moto.awslambda.models import lambda_backends
+
+        lambda_backends[account_id][region].delete_function_event_invoke_config(self.physical_id.split("|", 1)[0])
+
+
+class SecretsManagerSecret(_CfnResource, CloudFormationModel):
+    """moto skips this type. ``GenerateSecretString`` makes a random value, as on AWS; Ref is the ARN."""
+
+    TYPE, NAME_PROPERTY = "AWS::SecretsManager::Secret", "Name"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        import secrets
+        import string
+
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        value = p.get("SecretString")
+        if value is None:
+            spec = p.get("GenerateSecretString", {})
+            alphabet = string.ascii_letters + string.digits
+            if not spec.get("ExcludePunctuation"):
+                alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+            value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+        backend = secretsmanager_backends[account_id][region]
+        created = backend.create_secret(name, value, None, p.get("Description"), p.get("Tags"), p.get("KmsKeyId"),
+                                        None, [], False)
+        arn = json.loads(created)["ARN"]
+        return arn, {"Id": arn}
+
+    def _delete(self, account_id, region):
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secretsmanager_backends[account_id][region].delete_secret(self.physical_id, None, True)
+
+
+class LogStream(_CfnResource, CloudFormationModel):
+    """moto skips this type."""
+
+    TYPE, NAME_PROPERTY = "AWS::Logs::LogStream", "LogStreamName"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.logs.models import logs_backends
+
+        logs_backends[account_id][region].create_log_stream(p["LogGroupName"], name)
+        return f"{p['LogGroupName']}|{name}", {}
+
+    def _delete(self, account_id, region):
+        from moto.logs.models import logs_backends
+
+        group, stream = self.physical_id.split("|", 1)
+        backend = logs_backends[account_id][region]
+        if group in backend.groups:  # deleting its group deleted it already
+            backend.delete_log_stream(group, stream)
+
+
+def _patch_state_machine() -> None:
+    """moto creates state machines from templates in its non-executing backend (they never run) and reads
+    only ``DefinitionString``. Ours: the backend the API uses (executing, once the emulator switched it on),
+    the definition from ``DefinitionS3Location``/``Definition``/``DefinitionString`` with
+    ``DefinitionSubstitutions`` applied, logging and tracing kept."""
+    from moto.s3.models import s3_backends
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.responses import get_backend
+
+    def definition_of(p: dict, account_id: str, region: str) -> str:
+        if "DefinitionS3Location" in p:
+            location = p["DefinitionS3Location"]
+            body = s3_backends[account_id][_partition(region)].get_object(location["Bucket"], location["Key"]).value
+            text = body.decode("utf-8")
+        elif "Definition" in p:
+            text = json.dumps(p["Definition"])
+        else:
+            text = p.get("DefinitionString", "")
+        for key, value in (p.get("DefinitionSubstitutions") or {}).items():
+            text = text.replace("${" + key + "}", str(value))
+        return text
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        return get_backend(account_id, region_name).create_state_machine(
+            p.get("StateMachineName", resource_name), definition_of(p, account_id, region_name), p.get("RoleArn", ""),
+            tags=[{"key": t["Key"], "value": t["Value"]} for t in p.get("Tags", [])],
+            loggingConfiguration=_lower_keys(p.get("LoggingConfiguration")),
+            tracingConfiguration=_lower_keys(p.get("TracingConfiguration")),
+            sm_type=p.get("StateMachineType", "STANDARD"))
+
+    def update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        p = cloudformation_json["Properties"]
+        backend = get_backend(account_id, region_name)
+        if p.get("StateMachineName", original_resource.name) != original_resource.name:
+            backend.delete_state_machine(original_resource.arn)
+            return create(cls, new_resource_name, cloudformation_json, account_id, region_name)
+        return backend.update_state_machine(original_resource.arn, definition=definition_of(p, account_id, region_name),
+                                            role_arn=p.get("RoleArn"),
+                                            logging_configuration=_lower_keys(p.get("LoggingConfiguration")),
+                                            tracing_configuration=_lower_keys(p.get("TracingConfiguration")))
+
+    def delete(cls, resource_name, cloudformation_json, account_id, region_name):
+        get_backend(account_id, region_name).delete_state_machine(resource_name)
+
+    StateMachine.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
+    StateMachine.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign,assignment]
+    StateMachine.delete = lambda self, account_id, region: get_backend(account_id, region).delete_state_machine(self.arn)
+
+
+def _lower_keys(value: Any) -> Any:
+    """CloudFormation's ``Level``/``Destinations`` -> the API's ``level``/``destinations``."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _lower_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(v) for v in value]
+    return value
+
+
+def _patch_bucket() -> None:
+    """moto applies only ``BucketEncryption`` and ``Tags`` of an ``AWS::S3::Bucket``; the notification
+    (the upload trigger), versioning, lifecycle and public access block of template.yaml would be lost.
+    (``LoggingConfiguration`` stays unapplied: server access logs are not emulated.)"""
+    from moto.s3.models import FakeBucket, s3_backends
+
+    original_create = FakeBucket.create_from_cloudformation_json.__func__
+    original_update = FakeBucket.update_from_cloudformation_json.__func__
+
+    def apply(bucket: Any, p: dict, account_id: str, region: str) -> None:
+        backend = s3_backends[account_id][_partition(region)]
+        name = bucket.name
+        if "VersioningConfiguration" in p:
+            backend.put_bucket_versioning(name, p["VersioningConfiguration"]["Status"])
+        if "PublicAccessBlockConfiguration" in p:
+            backend.put_public_access_block(name, p["PublicAccessBlockConfiguration"])
+        if "LifecycleConfiguration" in p:
+            backend.put_bucket_lifecycle(name, [_lifecycle_rule(r) for r in p["LifecycleConfiguration"]["Rules"]])
+        lambdas = p.get("NotificationConfiguration", {}).get("LambdaConfigurations", [])
+        backend.put_bucket_notification_configuration(name, {"CloudFunctionConfiguration": [
+            {"CloudFunction": c["Function"], "Event": [c["Event"]],
+             **({"Filter": {"S3Key": {"FilterRule": c["Filter"]["S3Key"]["Rules"]}}} if "Filter" in c else {})}
+            for c in lambdas]} if lambdas else None)
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = original_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        apply(bucket, cloudformation_json.get("Properties", {}), account_id, region_name)
+        return bucket
+
+    def update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        bucket = original_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        apply(bucket, cloudformation_json.get("Properties", {}), account_id, region_name)
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    FakeBucket.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
+
+
+def _patch_function_update() -> None:
+    """moto's update of an ``AWS::Lambda::Function`` ignores ``ReservedConcurrentExecutions`` (a new
+    InferenceConcurrency would never reach the function)."""
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.update_from_cloudformation_json.__func__
+
+    def update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        function = original(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name)
+        function.reserved_concurrency = cloudformation_json["Properties"].get("ReservedConcurrentExecutions")
+        return function
+
+    LambdaFunction.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
+
+
+def _lifecycle_rule(rule: dict) -> dict:
+    """A CloudFormation lifecycle rule in the shape moto's PutBucketLifecycleConfiguration parser gives."""
+    out: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule["Status"],
+                           "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": str(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": str(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        out["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": str(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    return out
+
+
+def _patch_bucket_policy_enforcement() -> None:
+    """moto enforces bucket policies on object requests but ignores their conditions, so template.yaml's
+    TLS-only statement (Deny s3:* when aws:SecureTransport is false) would deny every request. The
+    emulator serves plain HTTP on loopback, where no condition about the transport or the caller can be
+    evaluated: statements with a Condition are not enforced; the others are, as before."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode())
+        statements = document.get("Statement", [])
+        statements = [s for s in (statements if isinstance(statements, list) else [statements]) if "Condition" not in s]
+        if not statements:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps(dict(document, Statement=statements))).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _patch_change_set_diff() -> None:
+    """moto's change sets list only resources whose template text changed, and list resources whose
+    Condition is false: one whose parameters changed (a new package key: a code change) is updated on
+    execution but missing from DescribeChangeSet, and resources that will never exist are listed."""
+    from moto.cloudformation.models import Change, ChangeSet
+    from moto.cloudformation.parsing import ResourceMap
+
+    def diff(self: Any) -> list:
+        resource_map = self.stack.resource_map
+        by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
+        new, old = self.template_dict["Resources"], resource_map._resource_json_map
+        # the conditions of the new template under the change set's parameters
+        preview = ResourceMap(self.stack.stack_id, self.stack.name, self.parameters, {}, region_name=self.stack.region_name,
+                              account_id=self.stack.account_id, template=self.template_dict,
+                              cross_stack_resources=self.stack.cross_stack_resources)
+        preview.load()
+        conditions = preview.lazy_condition_map
+
+        def exists(resource: dict) -> bool:
+            return "Condition" not in resource or bool(conditions.get(resource["Condition"], True))
+
+        return [Change(action, name, (new.get(name) or old.get(name))["Type"])
+                for action, names in by_action.items() for name in names
+                if exists(new.get(name) or old.get(name))]
+
+    ChangeSet.diff = diff  # type: ignore[method-assign]
+
+
+def _patch_change_set_execution() -> None:
+    """After executing a change set moto keeps the stack's outputs and parameters from before it (a stack
+    created by a change set has no outputs at all, and the next change set compares against stale
+    parameters). Refresh both, as CloudFormation does."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks[change_set.stack_id]
+        stack.parameters = change_set.parameters
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 - moto's server (all services) on 127.0.0.1:PORT, with Step Functions execution switched on;
 - our Lambda runtime behind moto's Lambda API (deployed code, per-function environments);
+- the CloudFormation resource types moto lacks, so template.yaml deploys as it does on AWS;
 - the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_forwarder``);
 - a small admin API under ``/_radstream/``: health, flush (telemetry delivery), stats (AWS requests
   served by origin, service and operation; CPU seconds of the emulator and every Lambda process),
@@ -101,6 +102,7 @@ class Emulator:
         moto_patches.install_execution_index()
         self.waits = ExecutionWaits(moto_patches.execution_status)
         moto_patches.install_execution_end_listener(self.waits.ended)
+        moto_patches.install_cloudformation_resources()
         app = AdminMiddleware(moto_patches.moto_wsgi_app(), self)
         self._server = EmulatorHTTPServer(self.host, self.port, app, moto_patches.preserve_header_names)
         self._server.start()

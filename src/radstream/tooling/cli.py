@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from rich.console import Console
 from rich.table import Table
 
-from radstream.infra.errors import TargetError
+from radstream.infra.errors import DeployError, TargetError
 from radstream.tooling.errors import ExperimentError, StackError
 from radstream.tooling.stack.embedded import DEFAULT_STATE_DIR
 from radstream.tooling.targeting import (add_target_argument, embedded_stack, require_reachable, selected_target,
@@ -39,20 +39,49 @@ def _stdout_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-def _print_steps(steps, dry_run: bool) -> None:
-    if not steps:
-        console.print("[green]deploy: everything is up to date (nothing to change)[/green]")
-        return
-    verb = "would" if dry_run else "did"
-    for step in steps:
-        console.print(f"  {verb} {step.describe()}")
+def _print_deploy(result, dry_run: bool) -> None:
+    for stack in result.stacks:
+        if stack.action == "unchanged":
+            console.print(f"[green]{stack.name}: up to date (nothing to change)[/green]")
+            continue
+        console.print(f"[yellow]{stack.name}: {stack.action}[/yellow]")
+        if dry_run:
+            for change in stack.changes:
+                console.print(f"  {change}")
+    if dry_run and result.uploaded:
+        console.print("would upload: " + ", ".join(result.uploaded))
+    if not dry_run and result.outputs:
+        table = Table(title="outputs", show_header=False)
+        table.add_column("output")
+        table.add_column("value", overflow="fold")
+        for key, value in result.outputs.items():
+            table.add_row(key, value)
+        console.print(table)
 
 
-def _deploy(target, dry_run: bool = False) -> list:
+def _overrides(args) -> dict:
+    """``--parameters-file`` (a JSON object) then each ``--parameter KEY=VALUE``."""
+    overrides = {}
+    if getattr(args, "parameters_file", None):
+        try:
+            overrides.update({k: str(v) for k, v in json.loads(Path(args.parameters_file).read_text()).items()})
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TargetError(f"cannot read --parameters-file {args.parameters_file}: a JSON object is expected ({exc})")
+    for item in getattr(args, "parameter", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise TargetError(f"--parameter takes KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    return overrides
+
+
+def _deploy(target, dry_run: bool = False, overrides: dict | None = None):
     from radstream.infra.deploy import deploy
 
-    with console.status(f"deploying to {target.name} ..."):
-        return deploy(target, dry_run=dry_run)
+    console.print(f"deploying to {target.name} ({target.endpoint_url or 'AWS account ' + target.account_id})"
+                  + (" [dry run: nothing changes]" if dry_run else ""))
+    return deploy(target, dry_run=dry_run, overrides=overrides,
+                  report=lambda line: console.print(line, soft_wrap=True, highlight=False))
 
 
 def _start(args):
@@ -74,7 +103,7 @@ def _start(args):
         with console.status("starting the embedded stack ..."):
             stack.start()
         target = target_from_args(args, stack)
-    _print_steps(_deploy(target), dry_run=False)
+    _print_deploy(_deploy(target), dry_run=False)
     return target
 
 
@@ -115,7 +144,7 @@ def cmd_down(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from radstream.infra.deploy import plan
+    from radstream.infra.deploy import pending_changes
 
     name = selected_target(args)
     status: dict = {"target": name}
@@ -128,8 +157,8 @@ def cmd_status(args) -> int:
     else:
         target = target_from_args(args)
     if reachable:
-        pending = plan(target)
-        status["deployment"] = {"up_to_date": not pending, "pending": [s.describe() for s in pending]}
+        pending = pending_changes(target)
+        status["deployment"] = {"up_to_date": not pending, "pending": pending}
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -142,17 +171,83 @@ def cmd_status(args) -> int:
         dep = status["deployment"]
         console.print("deployment    " + ("[green]up to date[/green]" if dep["up_to_date"]
                                          else f"[yellow]{len(dep['pending'])} pending change(s)[/yellow]"))
+        for line in dep["pending"]:
+            console.print(f"  {line}")
     if name == "embedded":
         return 0 if status["emulator"]["running"] and status["model_server"]["ready"] else 1
     return 0
 
 
 def cmd_deploy(args) -> int:
-    target = target_from_args(args)
+    try:
+        target = target_from_args(args)
+    except TargetError as exc:
+        if not (args.dry_run and selected_target(args) == "aws"):
+            raise
+        return _offline_plan(args, str(exc))
     if not args.dry_run:
         require_reachable(target)
-    steps = _deploy(target, dry_run=args.dry_run)
-    _print_steps(steps, dry_run=args.dry_run)
+    try:
+        result = _deploy(target, dry_run=args.dry_run, overrides=_overrides(args))
+    except NoCredentialsError:
+        if not args.dry_run:
+            raise
+        return _offline_plan(args, "no AWS credentials")
+    _print_deploy(result, dry_run=args.dry_run)
+    return 0
+
+
+def _offline_plan(args, why: str) -> int:
+    """`deploy --target aws --dry-run` without credentials: what would be deployed, from the template alone."""
+    from radstream.infra.deploy import offline_plan
+    from radstream.infra.targets import region
+
+    endpoint = getattr(args, "model_endpoint", None) or os.environ.get("RADSTREAM_MODEL_ENDPOINT")
+    plan = offline_plan("aws", os.environ.get("RADSTREAM_ACCOUNT_ID") or "<account>", region(), endpoint,
+                        _overrides(args))
+    out = _stdout_console()
+    out.print(f"[yellow]{why}: nothing was asked of AWS. The template and the parameters a deploy would pass:[/yellow]")
+    out.print(plan["summary"]["description"])
+    resources = Table(title="resources (src/radstream/definition/template.yaml)")
+    resources.add_column("type")
+    resources.add_column("logical ids")
+    for kind, ids in plan["summary"]["resources"].items():
+        resources.add_row(kind, ", ".join(ids))
+    out.print(resources)
+    parameters = Table(title="parameters")
+    parameters.add_column("parameter")
+    parameters.add_column("value")
+    for key in plan["summary"]["parameters"]:
+        parameters.add_row(key, "[red]<required>[/red]" if key in plan["missing"] else plan["parameters"][key] or '""')
+    out.print(parameters)
+    out.print("artifacts (uploaded to the artifacts bucket when missing): " + ", ".join(plan["artifacts"]))
+    if plan["missing"]:
+        out.print(f"[red]to deploy, also give: {', '.join(plan['missing'])}[/red]")
+    return 0
+
+
+def cmd_destroy(args) -> int:
+    from radstream.infra.deploy import destroy
+
+    target = target_from_args(args)
+    require_reachable(target)
+    console.print(f"deleting stack radstream on {target.name}"
+                  + (" and its data (buckets, de-identification salt)" if args.delete_data else " (data buckets kept)"))
+    deleted = destroy(target, delete_data=args.delete_data,
+                      report=lambda line: console.print(line, soft_wrap=True, highlight=False))
+    console.print("deleted: " + (", ".join(deleted) if deleted else "nothing (no stack)"))
+    if not args.delete_data:
+        console.print(f"kept: {', '.join(target.names.deployed_buckets)} (`--delete-data` deletes them)")
+    return 0
+
+
+def cmd_template(args) -> int:
+    from radstream.definition import template as cfn
+
+    if not args.summary:
+        sys.stdout.write(cfn.stack_template_text() if not args.bootstrap else cfn.bootstrap_template_text())
+        return 0
+    print(json.dumps(cfn.summary(cfn.bootstrap_template() if args.bootstrap else cfn.stack_template()), indent=2))
     return 0
 
 
@@ -371,11 +466,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_argument(p)
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("deploy", help="deploy the same definition to any target (idempotent)")
+    p = sub.add_parser("deploy", help="deploy template.yaml with CloudFormation to any target (idempotent)")
     add_target_argument(p)
-    p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the change set, change nothing (aws without credentials: the template and parameters)")
     p.add_argument("--model-endpoint", help="model server URL as Lambda reaches it (required for aws)")
+    p.add_argument("--parameter", action="append", metavar="KEY=VALUE",
+                   help="a template parameter (repeatable), e.g. SubnetIds=subnet-1,subnet-2; others keep their "
+                        "deployed value or default (`radstream template --summary` lists them)")
+    p.add_argument("--parameters-file", metavar="FILE", help="template parameters as a JSON object")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("destroy", help="delete the stack (data buckets are kept unless --delete-data)")
+    add_target_argument(p)
+    p.add_argument("--delete-data", action="store_true",
+                   help="also delete the buckets and everything in them, and the de-identification salt")
+    p.set_defaults(func=cmd_destroy)
+
+    p = sub.add_parser("template", help="print the CloudFormation template every target deploys")
+    p.add_argument("--summary", action="store_true", help="resources by type, parameters and outputs (JSON)")
+    p.add_argument("--bootstrap", action="store_true", help="the bootstrap stack's template (artifacts bucket)")
+    p.set_defaults(func=cmd_template)
 
     p = sub.add_parser("submit", help="submit one study (image + sidecar) to the pipeline")
     p.add_argument("image", help="DICOM, JPEG or PNG file")
@@ -462,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (StackError, TargetError, ExperimentError) as exc:
+    except (StackError, TargetError, ExperimentError, DeployError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1
     except EndpointConnectionError as exc:

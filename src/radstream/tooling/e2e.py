@@ -67,11 +67,12 @@ class Checks:
 
     # -- the list ---------------------------------------------------------------------------
     def deployment_is_current(self) -> str:
-        from radstream.infra.deploy import plan
+        from radstream.infra.deploy import pending_changes
 
-        pending = plan(self.target)
-        expect(not pending, "pending changes: " + "; ".join(s.describe() for s in pending))
-        return f"{len(stack_def.FUNCTIONS)} functions, state machine, buckets, stream, firehose, catalog in place"
+        pending = pending_changes(self.target)
+        expect(not pending, "pending changes: " + "; ".join(pending))
+        return (f"stacks radstream-bootstrap and radstream have template.yaml and the parameters a deploy "
+                f"would pass ({len(stack_def.FUNCTIONS)} functions)")
 
     def model_server_ready(self) -> str:
         if self.target.name != "embedded":

@@ -5,7 +5,7 @@ import io
 import json
 
 from radstream.analytics import synthetic
-from radstream.infra import catalog as glue_schema
+from radstream.definition import catalog as glue_schema
 from radstream.tooling import query_command as cli
 from radstream.analytics.duckdb_engine import DuckDBEngine
 from radstream.analytics.translate import load_queries
@@ -26,7 +26,11 @@ def test_queries_over_the_emulated_data_lake(aws, moto_endpoint, monkeypatch, tm
     s3.create_bucket(Bucket=BUCKET)
     fh.create_delivery_stream(**create_delivery_stream_request(
         arn, f"arn:aws:s3:::{BUCKET}", "arn:aws:iam::123456789012:role/firehose", buffer_interval_s=5))
-    assert glue_schema.ensure_catalog(glue, BUCKET)["telemetry_events"] in ("created", "unchanged")
+    # the tables template.yaml declares (on a deployment its CloudFormation creates them)
+    if glue_schema.DATABASE not in [d["Name"] for d in glue.get_databases()["DatabaseList"]]:
+        glue.create_database(DatabaseInput={"Name": glue_schema.DATABASE})
+        for table in glue_schema.TABLE_RECORD_TYPES:
+            glue.create_table(DatabaseName=glue_schema.DATABASE, TableInput=glue_schema.table_input(table, BUCKET))
 
     recs = synthetic.generate(150, seed=3)
     with TelemetryProducer(kin, "radstream-telemetry", flush_at_exit=False) as prod:

@@ -1,6 +1,9 @@
 import io
 import json
 import zipfile
+from pathlib import Path
+
+import pytest
 
 from radstream.definition.names import Names
 from radstream.definition import stack
@@ -80,3 +83,41 @@ def test_only_run_inference_knows_the_model_endpoint():
     for fn in stack.FUNCTIONS:
         env = stack.function_environment(fn, names, "http://model:8080")
         assert ("RADSTREAM_MODEL_ENDPOINT" in env) == (fn.short == "run-inference")
+
+
+# -- artifacts: content-hash keys, per-site packaging, hashed lock files ---------------------------
+def test_artifact_keys_are_content_hashes_known_before_building():
+    layers = package.artifacts("layers")
+    assert layers["CoreCodeKey"].key == layers["ImagingCodeKey"].key == layers["InferenceCodeKey"].key
+    assert layers["CoreCodeKey"].key.startswith("functions/code-")
+    assert layers["ImagingLayerKey"].key == f"layers/imaging-{package.lock_hash('imaging')}.zip"
+    assert layers["InferenceLayerKey"].key != layers["ImagingLayerKey"].key
+    assert [a.key for a in package.artifacts("layers").values()] == [a.key for a in layers.values()]  # reproducible
+    provided = package.artifacts("provided")
+    assert provided["ImagingLayerKey"].key == "" and provided["CoreCodeKey"].key == layers["CoreCodeKey"].key
+    bundled = package.artifacts("bundled")
+    assert bundled["CoreCodeKey"].key == layers["CoreCodeKey"].key  # no third-party dependencies to bundle
+    assert bundled["ImagingCodeKey"].key.startswith("functions/imaging-")
+    assert bundled["ImagingCodeKey"].key != bundled["InferenceCodeKey"].key
+    with pytest.raises(ValueError, match="DependencyPackaging"):
+        package.artifacts("docker")
+
+
+def test_lock_files_pin_every_requirement_with_hashes_for_the_lambda_platform():
+    for dependency_set in ("imaging", "inference"):
+        lock = package.lock_file(dependency_set)
+        pinned = [line.split("==")[0] for line in lock.splitlines() if "==" in line]
+        assert pinned and all("--hash=sha256:" in block for block in lock.split("==")[1:])
+    assert "numpy" in package.lock_file("inference") and "pydicom" not in package.lock_file("inference")
+    assert package.lock_file("core") == ""  # the validator, recorder, telemetry and trigger need no wheels
+    command = package.pip_install_command(Path("req.txt"), Path("out"))
+    assert "--require-hashes" in command and "--only-binary=:all:" in command
+    assert command[command.index("--python-version") + 1] == "3.12"
+    assert "manylinux_2_28_x86_64" in command and "manylinux_2_34_x86_64" in command
+
+
+def test_lock_hash_changes_with_the_lock_file(monkeypatch):
+    before = package.lock_hash("imaging")
+    real = package.lock_file
+    monkeypatch.setattr(package, "lock_file", lambda s: real(s) + "\n# changed")
+    assert package.lock_hash("imaging") != before

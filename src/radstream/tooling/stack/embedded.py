@@ -127,10 +127,11 @@ class EmbeddedStack:
         return self.state_dir / "logs" / f"{service.name}.log"
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self, timeout_s: float = 60.0) -> None:
-        """Start whatever is not already running; raise StackError naming the log to read."""
+    def start(self, timeout_s: float = 60.0, *, model_server: bool = True) -> None:
+        """Start whatever is not already running (the emulator alone without ``model_server``); raise
+        StackError naming the log to read."""
         pids = self._load_state().get("pids", {})
-        for service in (self.emulator, self.model_server):
+        for service in (self.emulator, self.model_server) if model_server else (self.emulator,):
             if not service.healthy():
                 pids[service.name] = self._launch(service, pids, timeout_s)
         self._save_state(pids)
