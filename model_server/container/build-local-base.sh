@@ -38,5 +38,5 @@ fi
 rm -f "$WORK/ctx/certs/"*
 cp /usr/local/share/ca-certificates/*.crt "$WORK/ctx/certs/" 2>/dev/null || true
 cp "$HERE/python-base.Dockerfile" "$WORK/ctx/Dockerfile"
-podman build -t local/python:3.11-slim "$WORK/ctx"
+podman build --build-arg BASE_IMAGE=localhost/local/debian:bookworm -t local/python:3.11-slim "$WORK/ctx"
 echo "built localhost/local/python:3.11-slim (CONTAINERS_CONF=$CONTAINERS_CONF)"

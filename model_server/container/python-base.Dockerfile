@@ -1,7 +1,8 @@
-# A local stand-in for python:3.11-slim, built FROM a debootstrapped Debian bookworm, for
-# machines that reach apt and PyPI but no image registry (see build-local-base.sh).
-ARG DEBIAN_IMAGE=local/debian:bookworm
-FROM ${DEBIAN_IMAGE}
+# A local stand-in for python:3.11-slim: Debian bookworm's Python 3.11 with pip. build-local-base.sh
+# builds it FROM a debootstrapped Debian (BASE_IMAGE=local/debian:bookworm) on machines that reach apt
+# and PyPI but no image registry.
+ARG BASE_IMAGE=debian:bookworm-slim
+FROM ${BASE_IMAGE}
 COPY certs/ /usr/local/share/ca-certificates/
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip ca-certificates passwd \
     && update-ca-certificates && rm -rf /var/lib/apt/lists/* \
