@@ -45,7 +45,7 @@ def _embedded_with_model_container(image: str, state_dir):
     server = start_model_server_container(image)
     embedded = EmbeddedStack(state_dir, port=free_port(), model_port=free_port())
     try:
-        embedded.start(timeout_s=120)
+        embedded.start(timeout_s=120, model_server=False)  # the emulator alone: the container serves the model
         target = resolve("embedded", port=embedded.port, model_endpoint=server.url)
         deploy(target)
         yield target

@@ -80,6 +80,11 @@ def _deploy(target, dry_run: bool = False, overrides: dict | None = None):
 
     console.print(f"deploying to {target.name} ({target.endpoint_url or 'AWS account ' + target.account_id})"
                   + (" [dry run: nothing changes]" if dry_run else ""))
+    if target.name == "localstack":
+        console.print("localstack: Glue and Athena skipped (not in LocalStack's free edition: "
+                      "CreateAnalyticsCatalog=false); `radstream query --target localstack` reads the telemetry "
+                      "from LocalStack's S3 with DuckDB. Functions carry their dependencies (no layers: "
+                      "DependencyPackaging=bundled)")
     return deploy(target, dry_run=dry_run, overrides=overrides,
                   report=lambda line: console.print(line, soft_wrap=True, highlight=False))
 
