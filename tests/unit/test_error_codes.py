@@ -11,6 +11,8 @@ hands to RecordFailure. The codes are derived here from the code, never copied:
   target's runtime produces, read from the emulator's source without importing it);
 * the error names the workflow definition retries on those states (after the last retry they are
   caught like any other error);
+* what the upload trigger refuses before starting anything and records itself: every
+  ``UploadRefusedError`` its handler can raise (stage ``UploadTrigger``);
 * Step Functions' own names for a task that failed without an error type, and the record
   builder's fallback when the Catch output has no name at all.
 """
@@ -31,6 +33,7 @@ import radstream
 from radstream.definition import stack
 from radstream.definition.workflow import FUNCTION_PLACEHOLDERS, raw_definition
 from radstream.deployed.errors import RadStreamError
+from radstream.deployed.intake.errors import UploadRefusedError
 from radstream.deployed.records import parse_step_error
 
 SRC = Path(radstream.__file__).parent
@@ -42,6 +45,7 @@ README = SRC.parents[1] / "README.md"
 # StateTaskLambda._from_error names a failed Invoke call "Exception" and any other failure
 # "States.TaskFailed").
 STEP_FUNCTIONS_CODES = {"States.TaskFailed", "Exception"}
+TRIGGER_STAGE = "UploadTrigger"
 RUNTIME_CODE = re.compile(r"(?:Runtime|Sandbox)\.[A-Z][A-Za-z]+")
 
 
@@ -247,13 +251,20 @@ def raisable_by(handler: str, classes: dict[str, type]) -> set[str]:
     return {n for n in names if n in classes}
 
 
+def trigger_handler() -> str:
+    return next(f.handler for f in stack.FUNCTIONS if f.handler.endswith(".upload_trigger.handler"))
+
+
 def raising_stages() -> dict[str, set[str]]:
-    """Error class name -> the task states whose failure record can carry it."""
+    """Error class name -> the task states (or the upload trigger) whose failure record can carry it."""
     classes = error_classes()
     stages: dict[str, set[str]] = defaultdict(set)
     for state, handler in failure_path_tasks().items():
         for name in raisable_by(handler, classes):
             stages[name].add(state)
+    for name in raisable_by(trigger_handler(), classes):
+        if issubclass(classes[name], UploadRefusedError):
+            stages[name].add(TRIGGER_STAGE)
     return dict(stages)
 
 
@@ -295,7 +306,8 @@ def test_readme_names_the_stages_that_raise_each_of_our_errors():
     table = readme_table()
     for name, stages in raising_stages().items():
         cell = table[name]
-        named = tasks if cell.startswith("any step") else set(re.findall(r"\b[A-Z][A-Za-z]+\b", cell)) & tasks
+        named = tasks if cell.startswith("any step") else set(re.findall(r"\b[A-Z][A-Za-z]+\b", cell)) & (
+            tasks | {TRIGGER_STAGE})
         assert named == stages, f"{name}: the README says {sorted(named)}, the code raises it in {sorted(stages)}"
 
 
@@ -324,7 +336,20 @@ def test_analysis_sees_known_raises(name, state):
     assert state in raising_stages().get(name, set())
 
 
+@pytest.mark.parametrize("name, stage", [
+    ("UploadKeyError", TRIGGER_STAGE),
+    ("SidecarTooLargeError", TRIGGER_STAGE),
+    ("WorkflowStartError", TRIGGER_STAGE),
+    ("ImageTooLargeError", TRIGGER_STAGE),
+    ("ImageTooLargeError", "PrepareTensors"),   # checked again from the object's size before download
+    ("ImageChangedError", "PrepareTensors"),
+])
+def test_analysis_sees_what_the_trigger_and_preprocessing_refuse(name, stage):
+    assert stage in raising_stages().get(name, set())
+
+
 @pytest.mark.parametrize("name", [
+    "UploadRefusedError",            # a base, never raised itself
     "TelemetryDeliveryError",        # telemetry never fails a handler (instrument swallows it)
     "TelemetryRecordTooLargeError",
     "BurnedInAnnotationError",       # only deidentify_dicom raises it, and no handler calls that

@@ -78,6 +78,7 @@ def function_environment(fn: FunctionDef, names: Names, model_endpoint: str) -> 
         config.STATE_MACHINE_ARN: names.state_machine_arn,
         config.MODEL_ENDPOINT: model_endpoint,
         config.MODEL_NAME: naming.model_name(),
+        config.ERRORS_TOPIC_ARN: names.errors_topic_arn,
         PIPELINE_VERSION_VARIABLE: naming.pipeline_version(),
     }
     unknown = [key for key in fn.environment_keys if key not in values]

@@ -31,6 +31,7 @@ def raw_definition() -> str:
 def substitutions(names: Names) -> dict[str, str]:
     subs = {key: names.function_arn(short) for key, short in FUNCTION_PLACEHOLDERS.items()}
     subs["ErrorsTopicArn"] = names.errors_topic_arn
+    subs["ResultsBucketName"] = names.results_bucket
     return subs
 
 

@@ -1,14 +1,25 @@
 """Submitting studies and reading their terminal records: what `radstream submit` does.
 
-A study is submitted the way any producer would: upload the image, then its sidecar, under
-``incoming/{study_id}/`` in the images bucket; the S3 trigger starts the execution. Waiting
-follows that execution (its name is derived from the study id; the embedded emulator signals its
-end, other targets are polled) and then reads the one record the study left behind: a result or a
-failure with its reason.
+A study is submitted the way any producer would, under ``incoming/{study_id}/`` in the images
+bucket, with write-once (conditional) puts:
+
+1. the study id is checked before anything is sent (``intake.study_id``);
+2. the sidecar goes first, with the image's SHA-256 in it: its conditional put claims the study id.
+   If the id is taken, the stored sidecar is compared with ours: the same study (same metadata, same
+   image hash) is a resubmission and gets the existing record; a different one is refused
+   (``StudyIdTakenError``), nothing written;
+3. the image goes second (conditional too); the S3 trigger starts the execution once both are in.
+
+Waiting follows that execution (its name is the study id; the embedded emulator signals its end,
+other targets are polled) and then reads the one record the study left behind: a result or a
+failure with its reason (also a failure the trigger wrote when it refused the upload before
+starting anything).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import time
@@ -20,10 +31,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from radstream.deployed import s3_layout
-from radstream.deployed.intake.metadata import is_safe_study_id
+from radstream.deployed.intake.study_id import study_id_problem
 from radstream.deployed.intake.workflow_input import execution_name_for
-from radstream.deployed.records import record_key_for
 from radstream.infra.targets import Target
+from radstream.tooling.errors import InvalidStudyError, StudyIdTakenError
 from radstream.tooling.stack import emulator_admin
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -46,12 +57,30 @@ def deid_salt() -> str:
 
 @dataclass
 class Study:
-    """One study to submit: image bytes, its file name, and its sidecar (None = no sidecar)."""
+    """One study to submit: image bytes, its file name, and its sidecar (None = an empty sidecar).
+    An unsafe or over-long study id is refused here, before anything is uploaded."""
 
     image: bytes
     filename: str
     metadata: dict | None
     study_id: str
+
+    def __post_init__(self) -> None:
+        problem = study_id_problem(self.study_id)
+        if problem:
+            raise InvalidStudyError(f"study refused before upload: {problem}")
+
+    @property
+    def image_sha256(self) -> str:
+        return hashlib.sha256(self.image).hexdigest()
+
+    def sidecar_bytes(self) -> bytes:
+        """The sidecar as uploaded: the metadata plus the image's SHA-256, so the pipeline can never
+        pair it with other bytes."""
+        metadata = self.metadata if self.metadata is not None else {}
+        if isinstance(metadata, dict) and "image_sha256" not in metadata:
+            metadata = {**metadata, "image_sha256": self.image_sha256}
+        return json.dumps(metadata, sort_keys=True).encode()
 
     @classmethod
     def from_path(cls, image_path: Path, metadata: dict | None = None, study_id: str | None = None) -> "Study":
@@ -93,26 +122,69 @@ class PipelineClient:
     def execution_exists(self, study_id: str) -> bool:
         return self._describe(study_id) is not None
 
-    def upload(self, study: Study) -> None:
-        """Image first, sidecar last: the sidecar's arrival triggers the pipeline."""
-        self.s3.put_object(Bucket=self.names.images_bucket, Key=s3_layout.image_key(study.study_id, study.filename),
-                           Body=study.image)
-        sidecar = json.dumps(study.metadata if study.metadata is not None else {}).encode()
-        self.s3.put_object(Bucket=self.names.images_bucket, Key=s3_layout.sidecar_key(study.study_id), Body=sidecar,
-                           ContentType="application/json")
+    def upload(self, study: Study) -> bool:
+        """Upload ``study`` write-once; True if it was new, False if exactly this study was already
+        there (a resubmission: nothing is written again). StudyIdTakenError when a different upload
+        holds the id."""
+        bucket = self.names.images_bucket
+        sidecar = study.sidecar_bytes()
+        new = self._put_once(bucket, s3_layout.sidecar_key(study.study_id), sidecar, "application/json")
+        if not new:
+            stored = self.s3.get_object(Bucket=bucket, Key=s3_layout.sidecar_key(study.study_id))["Body"].read()
+            if stored != sidecar:
+                raise StudyIdTakenError(
+                    f"study id {study.study_id} is already used by a different upload (its sidecar differs); "
+                    f"nothing was uploaded. Submit this study under a new id")
+        images = [o for o in self._folder(study.study_id) if o["Key"] != s3_layout.sidecar_key(study.study_id)]
+        if not images:
+            if self._put_once(bucket, s3_layout.image_key(study.study_id, study.filename), study.image, None):
+                return new
+            images = [o for o in self._folder(study.study_id) if o["Key"] != s3_layout.sidecar_key(study.study_id)]
+        if len(images) != 1 or self._sha256_of(images[0]["Key"]) != study.image_sha256:
+            raise StudyIdTakenError(
+                f"study id {study.study_id} already holds a different image; the pipeline refuses the pair "
+                f"(the sidecar declares this image's SHA-256). Submit this study under a new id")
+        return new
+
+    def _put_once(self, bucket: str, key: str, body: bytes, content_type: str | None) -> bool:
+        """A conditional put (If-None-Match: *): False when the key already exists."""
+        extra = {"ContentType": content_type} if content_type else {}
+        try:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ChecksumAlgorithm="SHA256", **extra)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
+
+    def _folder(self, study_id: str) -> list[dict]:
+        listing = self.s3.list_objects_v2(Bucket=self.names.images_bucket, Prefix=s3_layout.study_prefix(study_id))
+        return listing.get("Contents", [])
+
+    def _sha256_of(self, key: str) -> str:
+        head = self.s3.head_object(Bucket=self.names.images_bucket, Key=key, ChecksumMode="ENABLED")
+        if head.get("ChecksumSHA256") and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+            return base64.b64decode(head["ChecksumSHA256"]).hex()
+        body = self.s3.get_object(Bucket=self.names.images_bucket, Key=key)["Body"].read()
+        return hashlib.sha256(body).hexdigest()
 
     def submit(self, study: Study, *, wait: bool = True, timeout_s: float = 300.0) -> dict[str, Any]:
-        """Submit one study; with ``wait``, return its terminal record."""
-        existing = self._describe(study.study_id)
-        if existing is not None:
-            # Submitting again would overwrite the stored image of a study already processed.
-            record = self.wait(study.study_id, timeout_s=timeout_s) if wait else {"study_id": study.study_id}
-            record["duplicate"] = True
-            return record
-        self.upload(study)
+        """Submit one study; with ``wait``, return its terminal record. A resubmission of exactly the
+        same study returns the existing record marked ``"duplicate": true``; a different study under a
+        taken id returns status ``REFUSED`` (error code ``StudyIdTaken``) and changes nothing."""
+        try:
+            new = self.upload(study)
+        except StudyIdTakenError as exc:
+            return {"study_id": study.study_id, "status": "REFUSED",
+                    "error": {"code": StudyIdTakenError.code, "message": str(exc)}}
         if not wait:
-            return {"study_id": study.study_id, "status": "SUBMITTED", "execution_arn": self.execution_arn(study.study_id)}
-        return self.wait(study.study_id, timeout_s=timeout_s)
+            record = {"study_id": study.study_id, "status": "SUBMITTED",
+                      "execution_arn": self.execution_arn(study.study_id)}
+        else:
+            record = self.wait(study.study_id, timeout_s=timeout_s)
+        if not new:
+            record["duplicate"] = True
+        return record
 
     def wait(self, study_id: str, timeout_s: float = 300.0) -> dict[str, Any]:
         """The study's terminal record. On the embedded target the emulator says when the execution
@@ -120,15 +192,21 @@ class PipelineClient:
         is polled at a steady short interval."""
         deadline = time.monotonic() + timeout_s
         signalled = self.target.name == "embedded"
+        execution = None
         while True:
             remaining = deadline - time.monotonic()
             if signalled and remaining > 0:
+                # Until the execution exists, look again soon: the trigger may refuse the upload instead.
                 answer = emulator_admin.wait_for_execution(self.target.endpoint_url, self.execution_arn(study_id),
-                                                           min(remaining, 20.0))
+                                                           min(remaining, 20.0 if execution is not None else 0.5))
                 signalled = answer is not None  # an emulator without the route: poll instead
             execution = self._describe(study_id)
             if execution is not None and execution["status"] in TERMINAL:
                 return self.record(study_id, execution)
+            if execution is None:  # the upload trigger may have refused the upload without starting anything
+                refused = self._read_json(self.names.results_bucket, s3_layout.failure_key(study_id))
+                if refused is not None:
+                    return self._refused_record(study_id, refused)
             if time.monotonic() > deadline:
                 state = execution["status"] if execution else "not started (is the upload trigger deployed?)"
                 return {"study_id": study_id, "status": "TIMED_OUT", "execution_arn": self.execution_arn(study_id),
@@ -151,8 +229,7 @@ class PipelineClient:
             inference = result.get("inference_results", {})
             out.update({k: inference.get(k) for k in ("findings", "confidence", "model_name", "model_version", "stub")})
         else:
-            safe = study_id if is_safe_study_id(study_id) else None
-            key = s3_layout.failure_key(record_key_for(safe, execution["name"]))
+            key = s3_layout.failure_key(study_id)
             failure = self._read_json(self.names.results_bucket, key)
             if failure:
                 out["error"] = failure["error"]
@@ -161,6 +238,12 @@ class PipelineClient:
                 out["error"] = {"code": execution.get("error") or execution["status"],
                                 "message": execution.get("cause") or "no failure record was written"}
         return out
+
+    def _refused_record(self, study_id: str, failure: dict) -> dict[str, Any]:
+        """A study the upload trigger refused before starting an execution: its failure record."""
+        return {"study_id": study_id, "status": "FAILED", "execution_arn": None, "latency_ms": None,
+                "started_at": None, "stopped_at": None, "error": failure["error"],
+                "failure_s3_path": f"s3://{self.names.results_bucket}/{s3_layout.failure_key(study_id)}"}
 
     def _read_json(self, bucket: str, key: str) -> dict | None:
         try:

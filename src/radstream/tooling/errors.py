@@ -17,3 +17,13 @@ class PricingError(ValueError):
 
 class ExperimentError(ValueError):
     """An A/B experiment cannot run as asked (an unknown scenario, an arm the target cannot apply)."""
+
+
+class InvalidStudyError(ValueError):
+    """The client refuses a study before uploading anything (an unsafe or over-long study id)."""
+
+
+class StudyIdTakenError(RuntimeError):
+    """A different upload already holds this study id: nothing was merged into it."""
+
+    code = "StudyIdTaken"

@@ -60,6 +60,8 @@ def account(moto_endpoint) -> Account:
     s3 = acct.client("s3")
     for bucket in (names.images_bucket, names.results_bucket):
         s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    acct.client("sns").create_topic(Name=names.errors_topic)
     acct.client("kinesis").create_stream(StreamName=names.telemetry_stream, ShardCount=1)
     # The bare moto server records executions without running them: what upload-trigger needs.
     acct.client("stepfunctions").create_state_machine(

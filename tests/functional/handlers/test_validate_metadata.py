@@ -12,7 +12,10 @@ def test_seed_event_gets_the_documented_response(account, lambda_function, telem
     body = validate({"study_id": "test-001", "s3_path": f"s3://{account.names.images_bucket}/test.jpg",
                      "metadata": SEED_METADATA})
     assert body == {"statusCode": 200, "body": "{\"message\": \"Metadata validated successfully\"}",
-                    "status": "SUCCESS"}
+                    "status": "SUCCESS",
+                    # which bytes the next steps read: the seed names no version, so the current object
+                    "image": {"uri": f"s3://{account.names.images_bucket}/test.jpg", "version_id": None,
+                              "etag": None, "sha256": None}}
     [event] = telemetry_records()
     assert (event["study_id"], event["component"], event["event_type"], event["status"]) == \
         ("test-001", "validate_metadata", "stage_completed", "SUCCESS")

@@ -1,7 +1,8 @@
 import pytest
 
 from radstream.deployed.intake.errors import MetadataValidationError
-from radstream.deployed.intake.metadata import is_safe_study_id, metadata_problems, study_problems, validate_study
+from radstream.deployed.intake.metadata import image_reference, metadata_problems, study_problems, validate_study
+from radstream.deployed.intake.study_id import is_safe_study_id
 
 GOOD = {"study_id": "test-001", "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}
 STUDY = {"study_id": "test-001", "s3_path": "s3://radstream-images-123456789012/test.jpg", "metadata": GOOD}
@@ -67,3 +68,13 @@ def test_upload_problem_is_reported_first():
                                "upload_problem": "sidecar metadata.json is not valid JSON (x)"})
     assert problems[0].startswith("sidecar metadata.json is not valid JSON")
     assert "missing 'metadata' object" not in problems
+
+
+def test_declared_image_hash_is_checked_and_becomes_the_image_reference():
+    digest = "ab" * 32
+    assert metadata_problems(dict(GOOD, image_sha256=digest)) == []
+    assert any("image_sha256" in p for p in metadata_problems(dict(GOOD, image_sha256="ABC")))
+    study = dict(STUDY, metadata=dict(GOOD, image_sha256=digest),
+                 image={"key": "test.jpg", "version_id": "v1", "etag": "e1", "size": 3})
+    assert image_reference(study) == {"uri": STUDY["s3_path"], "version_id": "v1", "etag": "e1", "sha256": digest}
+    assert image_reference(STUDY) == {"uri": STUDY["s3_path"], "version_id": None, "etag": None, "sha256": None}

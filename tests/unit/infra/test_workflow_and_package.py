@@ -36,14 +36,23 @@ def test_every_task_catches_into_failure_handling_and_retries():
     states = _states()
     for name in ("ValidateMetadata", "PrepareTensors", "RunInference", "StoreResults"):
         catch = states[name]["Catch"]
-        assert catch[0]["ErrorEquals"] == ["States.ALL"] and catch[0]["Next"] == "NotifyFailure"
+        assert catch[0]["ErrorEquals"] == ["States.ALL"] and catch[0]["Next"] == "RecordFailure"
         retry = states[name]["Retry"]
         assert all(r["BackoffRate"] > 1 for r in retry)
     assert "ModelServerUnavailableError" in states["RunInference"]["Retry"][0]["ErrorEquals"]
-    # failure path: SNS -> record -> telemetry -> Fail, each step continuing even if it fails
+    # failure path: record -> SNS (the record's notification) -> telemetry -> Fail, each step continuing
+    # even if it fails; a record-failure function failing through its retries still leaves a record,
+    # written by the workflow itself (no Lambda)
+    assert states["RecordFailure"]["Next"] == "NotifyFailure"
+    assert states["RecordFailure"]["Catch"][0]["Next"] == "DescribeFailureDirectly"
+    assert states["DescribeFailureDirectly"]["Next"] == "RecordFailureDirectly"
+    direct = states["RecordFailureDirectly"]
+    assert direct["Resource"] == "arn:aws:states:::aws-sdk:s3:putObject"
+    assert direct["Parameters"]["Bucket"] == Names().results_bucket
+    assert direct["Next"] == direct["Catch"][0]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Resource"] == "arn:aws:states:::sns:publish"
-    assert states["NotifyFailure"]["Next"] == states["NotifyFailure"]["Catch"][0]["Next"] == "RecordFailure"
-    assert states["RecordFailure"]["Next"] == "SendFailureTelemetry"
+    assert states["NotifyFailure"]["Parameters"]["Message.$"] == "States.JsonToString($.failure.notification)"
+    assert states["NotifyFailure"]["Next"] == states["NotifyFailure"]["Catch"][0]["Next"] == "SendFailureTelemetry"
     assert states["SendFailureTelemetry"]["Next"] == "StudyFailed"
     assert states["StudyFailed"]["Type"] == "Fail"
 

@@ -49,10 +49,11 @@ def test_diagram_graph_is_the_definitions():
     g = graph_of(definition)
     assert set(g.nodes) == set(definition["States"])
     assert g.edges["ValidateMetadata", "PrepareTensors"]["kind"] == NORMAL
-    assert g.edges["RunInference", "NotifyFailure"]["kind"] == CATCH
+    assert g.edges["RunInference", "RecordFailure"]["kind"] == CATCH
     pos = layout(g, definition["StartAt"])
     main_row = sorted((x, n) for n, (x, y) in pos.items() if y == 0)
     assert [n for _, n in main_row] == ["ValidateMetadata", "PrepareTensors", "RunInference", "StoreResults",
                                         "SendTelemetry", "Done"]
-    assert {n for n, (_, y) in pos.items() if y < 0} == {"NotifyFailure", "RecordFailure", "SendFailureTelemetry",
-                                                         "StudyFailed"}
+    assert {n for n, (_, y) in pos.items() if y < 0} == {"RecordFailure", "DescribeFailureDirectly",
+                                                         "RecordFailureDirectly", "NotifyFailure",
+                                                         "SendFailureTelemetry", "StudyFailed"}

@@ -9,7 +9,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from botocore.exceptions import ClientError
+
 from radstream.deployed.errors import StudyNotFoundError
+from radstream.deployed.intake.errors import ImageChangedError
 from radstream.deployed.s3_layout import parse_s3_uri, s3_uri
 
 _CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=30)
@@ -33,7 +36,31 @@ def read_s3(uri: str) -> bytes:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
-        raise StudyNotFoundError(f"no object at {uri}: upload the image before its sidecar") from None
+        raise _gone(uri, None) from None
+
+
+def open_image(uri: str, *, version_id: str | None = None, etag: str | None = None) -> tuple[int, Any]:
+    """``(size, body stream)`` of exactly ``version_id`` when given, else of the object only while its
+    ETag is still ``etag`` (a bucket without versioning): the caller may refuse it from its size
+    before reading a byte."""
+    bucket, key = parse_s3_uri(uri)
+    pin = {"VersionId": version_id} if version_id else ({"IfMatch": f'"{etag}"'} if etag else {})
+    try:
+        response = client("s3").get_object(Bucket=bucket, Key=key, **pin)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "NoSuchVersion", "404"):
+            raise _gone(uri, version_id) from None
+        if code in ("PreconditionFailed", "412"):
+            raise ImageChangedError(f"{uri} was replaced after the study started (its ETag is no longer "
+                                    f"{etag}); submit the new image as a new study") from None
+        raise
+    return response["ContentLength"], response["Body"]
+
+
+def _gone(uri: str, version_id: str | None) -> StudyNotFoundError:
+    return StudyNotFoundError(f"no object at {uri}" + (f" (version {version_id})" if version_id else "")
+                              + ": it was deleted after the study started")
 
 
 def write_s3(bucket: str, key: str, body: bytes, content_type: str) -> str:

@@ -1,11 +1,15 @@
 """PrepareTensors: decode the image, make the model's input tensor, park it in S3.
 
+It reads exactly the image version the upload trigger saw (``image`` from ValidateMetadata: version
+id, or ETag in a bucket without versioning), refuses it from its size before download, and checks
+its SHA-256 against the one the sidecar declares; the hash travels on to the result record.
 The tensor goes to S3 and only its reference travels in the workflow state (256 KiB limit).
 """
 
 from radstream.deployed import config, s3_layout
-from radstream.deployed.handlers.aws_io import npy_bytes, read_s3, write_s3
+from radstream.deployed.handlers.aws_io import npy_bytes, open_image, write_s3
 from radstream.deployed.imaging import prepare_tensor
+from radstream.deployed.intake.upload import check_image_size, verify_image
 from radstream.deployed.telemetry import instrument
 
 IMAGES_BUCKET = config.require(config.IMAGES_BUCKET)
@@ -15,7 +19,11 @@ IMAGES_BUCKET = config.require(config.IMAGES_BUCKET)
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata.get("study_id")
-    data = read_s3(event["s3_path"])
+    image = event.get("image") or {}  # absent in hand-made events: read the current object
+    size, body = open_image(event["s3_path"], version_id=image.get("version_id"), etag=image.get("etag"))
+    check_image_size(size)
+    data = body.read()
+    sha256 = verify_image(data, image.get("sha256") or metadata.get("image_sha256"))
     _, key = s3_layout.parse_s3_uri(event["s3_path"])
     prepared = prepare_tensor(data, filename=key.rsplit("/", 1)[-1], metadata=metadata)
     ref = write_s3(IMAGES_BUCKET, s3_layout.tensor_key(study_id), npy_bytes(prepared.tensor), "application/x-npy")
@@ -25,4 +33,5 @@ def handler(event, context):
         "tensor_dtype": str(prepared.tensor.dtype),
         "preprocessed_data_ref": ref,
         "image": prepared.source,
+        "source": {"version_id": image.get("version_id"), "sha256": sha256, "size": len(data)},
     }

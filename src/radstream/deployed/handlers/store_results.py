@@ -1,4 +1,5 @@
-"""StoreResults: write the study's terminal success record to the results bucket."""
+"""StoreResults: write the study's terminal success record to the results bucket, naming exactly
+which image bytes it describes (version and SHA-256, from PrepareTensors)."""
 
 import json
 
@@ -14,7 +15,8 @@ RESULTS_BUCKET = config.require(config.RESULTS_BUCKET)
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata["study_id"]
-    record = build_result(study_id, event["s3_path"], metadata, event["inference_results"])
+    record = build_result(study_id, event["s3_path"], metadata, event["inference_results"],
+                          source=event.get("source"), execution_name=event.get("execution_name"))
     uri = write_s3(RESULTS_BUCKET, s3_layout.result_key(study_id), json.dumps(record, indent=2).encode(),
                    "application/json")
     return {"status": "SUCCESS", "study_id": study_id, "results_s3_path": uri}

@@ -1,8 +1,9 @@
-"""ValidateMetadata: reject a study whose sidecar is incomplete, mistyped or unsafe."""
+"""ValidateMetadata: reject a study whose sidecar is incomplete, mistyped or unsafe; say exactly
+which image bytes the later steps must read (``image``: URI, version, declared SHA-256)."""
 
 import json
 
-from radstream.deployed.intake.metadata import validate_study
+from radstream.deployed.intake.metadata import image_reference, validate_study
 from radstream.deployed.telemetry import instrument
 
 
@@ -13,4 +14,5 @@ def handler(event, context):
         "statusCode": 200,
         "body": json.dumps({"message": "Metadata validated successfully"}),
         "status": "SUCCESS",
+        "image": image_reference(event),
     }

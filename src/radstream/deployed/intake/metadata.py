@@ -2,7 +2,7 @@
 
 Every problem is collected and reported in one ``MetadataValidationError`` so a user fixes
 a sidecar in one round trip. ``study_id`` ends up in S3 keys and execution names, so it is
-restricted to a safe character set (no ``/``, no ``..``, no spaces).
+checked by :mod:`radstream.deployed.intake.study_id`, like every study id.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from .errors import MetadataValidationError
+from .study_id import study_id_problem
 
-STUDY_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # DICOM ViewPosition defined terms (PS3.3 C.8.11.5) plus the spellings sidecars commonly use.
 VALID_VIEWS = frozenset({"PA", "AP", "LATERAL", "LAT", "LL", "RL", "RLD", "LLD", "RLO", "LLO"})
 REQUIRED_FIELDS = ("study_id", "view", "timestamp")
@@ -24,12 +24,12 @@ OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "patient_age": int,
     "patient_sex": str,
     "priority": str,
+    "image_sha256": str,
 }
 VALID_SEXES = frozenset({"M", "F", "O", "U"})
-
-
-def is_safe_study_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(STUDY_ID_PATTERN.fullmatch(value))
+# A producer may declare the SHA-256 of the image it uploaded (`radstream submit` always does):
+# preprocessing then refuses any other bytes, so a sidecar can never be paired with another image.
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -50,13 +50,9 @@ def metadata_problems(metadata: Any) -> list[str]:
 
     study_id = metadata.get("study_id")
     if study_id not in (None, ""):
-        if not isinstance(study_id, str):
-            problems.append(f"'study_id' must be a string, got {type(study_id).__name__}")
-        elif not is_safe_study_id(study_id):
-            problems.append(
-                "'study_id' must be 1-64 characters of letters, digits, '-' or '_' "
-                "and start with a letter or digit"
-            )
+        problem = study_id_problem(study_id)
+        if problem:
+            problems.append(f"'study_id': {problem}")
 
     view = metadata.get("view")
     if view not in (None, ""):
@@ -88,6 +84,9 @@ def metadata_problems(metadata: Any) -> list[str]:
     sex = metadata.get("patient_sex")
     if isinstance(sex, str) and sex.upper() not in VALID_SEXES:
         problems.append(f"'patient_sex' {sex!r} is not one of M, F, O, U")
+    digest = metadata.get("image_sha256")
+    if isinstance(digest, str) and not SHA256_HEX.fullmatch(digest):
+        problems.append("'image_sha256' must be 64 lowercase hexadecimal digits (the SHA-256 of the image file)")
     return problems
 
 
@@ -121,6 +120,15 @@ def validate_study(study: Any) -> None:
     problems = study_problems(study)
     if problems:
         raise MetadataValidationError(problems)
+
+
+def image_reference(study: Mapping[str, Any]) -> dict[str, Any]:
+    """Exactly which bytes preprocessing must read: the image's URI, the version (or ETag) the upload
+    trigger saw, and the SHA-256 the sidecar declares (each None when not known)."""
+    image = study.get("image") if isinstance(study.get("image"), Mapping) else {}
+    metadata = study.get("metadata") if isinstance(study.get("metadata"), Mapping) else {}
+    return {"uri": study.get("s3_path"), "version_id": image.get("version_id"), "etag": image.get("etag"),
+            "sha256": metadata.get("image_sha256")}
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
