@@ -11,6 +11,7 @@ sets up what it needs, so any one of them can run alone (``radstream e2e --check
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -85,8 +86,9 @@ class Checks:
         body, error = self.invoke("validate-metadata", {"study_id": "test-001", "s3_path": self.seed_path,
                                                         "metadata": self.seed_metadata})
         expected = {"statusCode": 200, "body": "{\"message\": \"Metadata validated successfully\"}", "status": "SUCCESS"}
-        expect(error is None and body == expected, f"got {body}")
-        return "documented response"
+        expect(error is None and {k: body.get(k) for k in expected} == expected, f"got {body}")
+        expect(body.get("image", {}).get("uri") == self.seed_path, f"no image reference for the next steps in {body}")
+        return "documented response (plus the image reference the next steps read)"
 
     def seed_prepare_tensors(self) -> str:
         import numpy as np
@@ -151,7 +153,7 @@ class Checks:
         expect(execution["status"] == "FAILED", f"status {execution['status']}")
         history = self.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
         entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-        path = ["ValidateMetadata", "NotifyFailure", "RecordFailure", "SendFailureTelemetry", "StudyFailed"]
+        path = ["ValidateMetadata", "RecordFailure", "NotifyFailure", "SendFailureTelemetry", "StudyFailed"]
         expect(entered == path, f"path {' > '.join(entered)}, expected {' > '.join(path)}")
         failure = json.loads(self.s3.get_object(Bucket=self.names.results_bucket,
                                                 Key=s3_layout.failure_key("test-002"))["Body"].read())
@@ -160,9 +162,18 @@ class Checks:
                f"the message does not name both missing fields: {failure['error']['message']}")
         notified = [m for m in self._receive(queue)
                     if m.get("MessageAttributes", {}).get("execution", {}).get("Value") == name]
-        expect(any("MetadataValidationError" in m.get("Message", "") for m in notified),
-               f"no SNS notification for execution {name}")
-        return "Catch > SNS > failure record (MetadataValidationError) > telemetry > Fail"
+        expect(len(notified) == 1, f"{len(notified)} SNS notifications for execution {name}")
+        message = json.loads(notified[0]["Message"])
+        wanted = {"study_id": "test-002", "error_code": "MetadataValidationError",
+                  "failure_record": f"s3://{self.names.results_bucket}/{s3_layout.failure_key('test-002')}",
+                  "execution_arn": execution["executionArn"]}
+        expect({k: message.get(k) for k in wanted} == wanted and message.get("time") and message.get("message"),
+               f"the notification is not the structured one: {message}")
+        expect("Traceback" not in notified[0]["Message"] and "/var/task" not in notified[0]["Message"],
+               f"the notification carries a stack trace or a path: {message}")
+        attribute = notified[0].get("MessageAttributes", {}).get("error_code", {}).get("Value")
+        expect(attribute == "MetadataValidationError", f"no error_code attribute to filter on: {attribute}")
+        return "Catch > failure record (MetadataValidationError) > structured SNS notification > telemetry > Fail"
 
     def _subscribe_queue(self) -> str:
         sqs, sns = self.target.client("sqs"), self.target.client("sns")
@@ -185,10 +196,13 @@ class Checks:
         Users name files after patients: the name must not travel into S3 keys or records."""
         study_id = f"{self.prefix}-upload"
         if self._uploaded is None:
-            study = Study(synthetic.chest_jpeg(2, (2048, 2048)), "DOE_JOHN_1961.jpg",
-                          {"study_id": study_id, "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}, study_id)
-            self._uploaded = self.client.submit(study)
+            self._uploaded = self.client.submit(self._first_study(study_id))
         return study_id, self._uploaded
+
+    @staticmethod
+    def _first_study(study_id: str) -> Study:
+        return Study(synthetic.chest_jpeg(2, (2048, 2048)), "DOE_JOHN_1961.jpg",
+                     {"study_id": study_id, "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}, study_id)
 
     def upload_runs_pipeline(self) -> str:
         study_id, record = self._upload_study()
@@ -206,23 +220,33 @@ class Checks:
                "a failure record exists beside the result")
         return f"{record['findings']!r} ({record['confidence']:.2f}) in {record['latency_ms']:.0f} ms"
 
-    def duplicate_upload_is_ignored(self) -> str:
+    def same_id_twice_is_never_merged(self) -> str:
         study_id, first = self._upload_study()
         expect(first["status"] == "SUCCEEDED", f"the first upload did not succeed: {first}")
-        # the raw re-upload a producer might do: same study, sidecar again
-        self.client.upload(Study(synthetic.chest_jpeg(2, (512, 512)), "chest.jpg",
-                                 {"study_id": study_id, "view": "PA", "timestamp": "2024-01-15T10:00:00Z"}, study_id))
-        arns = [e["executionArn"] for page in self.sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.names.state_machine_arn) for e in page["executions"]
-            if e["name"] == study_id]
-        expect(len(arns) == 1, f"{len(arns)} executions for {study_id}")
-        # and the client refuses to overwrite a processed study, returning its record instead
-        again = self.client.submit(Study(synthetic.chest_jpeg(3, (512, 512)), "chest.jpg",
-                                         {"study_id": study_id, "view": "PA", "timestamp": "2024-01-15T10:00:00Z"},
-                                         study_id))
+        # exactly the same study again: the first record comes back, marked as a duplicate
+        again = self.client.submit(self._first_study(study_id))
         expect(again.get("duplicate") is True and again.get("execution_arn") == first["execution_arn"],
-               f"submitting again gave {again}")
-        return "re-upload started no second execution; the client returned the first record"
+               f"submitting the same study again gave {again}")
+        # a different study under the same id: refused, nothing written
+        other = self.client.submit(Study(synthetic.chest_jpeg(3, (512, 512)), "chest.jpg",
+                                         {"study_id": study_id, "view": "AP", "timestamp": "2024-01-15T10:00:00Z"},
+                                         study_id))
+        expect(other["status"] == "REFUSED" and other["error"]["code"] == "StudyIdTaken", f"a different study gave {other}")
+        # a plain producer overwriting the image: no second execution, and the result still names the bytes
+        # it was made from (the bucket keeps that version)
+        image_key = s3_layout.image_key(study_id, "x.jpg")
+        self.s3.put_object(Bucket=self.names.images_bucket, Key=image_key, Body=synthetic.chest_jpeg(4, (512, 512)))
+        time.sleep(1.0)  # the trigger runs on the overwrite; it must start nothing
+        arns = [e["executionArn"] for page in self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self.names.state_machine_arn) for e in page["executions"] if e["name"] == study_id]
+        expect(len(arns) == 1, f"{len(arns)} executions for {study_id}")
+        stored = json.loads(self._read(first["results_s3_path"]))
+        version = self.s3.get_object(Bucket=self.names.images_bucket, Key=image_key,
+                                     VersionId=stored.get("image_version_id") or "null")["Body"].read()
+        expect(hashlib.sha256(version).hexdigest() == stored.get("image_sha256")
+               == self._first_study(study_id).image_sha256,
+               "the result does not name the bytes it was made from")
+        return "same study again: first record; different study: REFUSED; overwrite: no second execution"
 
     def corrupt_image_fails_cleanly(self) -> str:
         jpeg = synthetic.chest_jpeg(3, (1024, 1024))
@@ -328,7 +352,7 @@ class Checks:
 
 BASIC = ("deployment_is_current", "model_server_ready", "seed_validate_metadata", "seed_prepare_tensors",
          "seed_store_results", "seed_send_telemetry", "seed_execution_succeeds", "seed_execution_fails_through_catch",
-         "upload_runs_pipeline", "duplicate_upload_is_ignored", "corrupt_image_fails_cleanly",
+         "upload_runs_pipeline", "same_id_twice_is_never_merged", "corrupt_image_fails_cleanly",
          "lambda_logs_have_reports", "telemetry_lands_in_s3")
 COMPREHENSIVE = ("real_dicom_succeeds", "leg_is_rejected", "analytics_queries_answer")
 
