@@ -291,7 +291,8 @@ def _print_records(records: list[dict]) -> None:
         confidence = f"{r['confidence']:.2f}" if ok and r.get("confidence") is not None else ""
         latency = f"{r['latency_ms']:.0f}" if r.get("latency_ms") is not None else ""
         style = "green" if ok else "red"
-        table.add_row(r["study_id"], f"[{style}]{r['status']}[/{style}]", str(findings), confidence, latency)
+        status = r["status"] + (" (already submitted)" if r.get("duplicate") else "")
+        table.add_row(r["study_id"], f"[{style}]{status}[/{style}]", str(findings), confidence, latency)
     _stdout_console().print(table)
 
 
