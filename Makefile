@@ -10,7 +10,7 @@ CHECKOV_VERSION := 3.3.30
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-functional test-e2e up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
         deploy-aws-dry-run destroy destroy-localstack destroy-aws template lint-template lock \
-        query bench-pipeline bench-levels ab report model-server engine container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
+        query bench-pipeline bench-levels bench-soak ab report model-server engine container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ ab: $(STAMP) ## A/B experiment on the running stack: make ab SCENARIO=model-batc
 
 report: $(STAMP) ## HTML report (charts embedded) + PNGs from every saved result in $(RESULTS)
 	$(BIN)/radstream report $(wildcard $(RESULTS)/*.json) --out-dir $(RESULTS)/report
+
+bench-soak: $(STAMP) ## the running stack over 5,000 studies at 8 in flight: is it as fast (and as small) at the end?
+	$(BIN)/python benchmarks/bench_soak.py --studies 5000 --chunk 500 --concurrent 8
 
 bench-model: $(STAMP) ## model server: infer/s and p95, batching on vs off
 	$(BIN)/python benchmarks/bench_model_server.py

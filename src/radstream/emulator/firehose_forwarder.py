@@ -5,6 +5,11 @@ module does that job, the way Firehose does on AWS, against the emulator's own e
 
 * discovers delivery streams whose type is ``KinesisStreamAsSource`` (``list_delivery_streams`` +
   ``describe_delivery_stream``), re-checking every few seconds so streams deployed later are picked up;
+* in the emulator it is told of every put (``event_driven=True`` + :meth:`FirehoseForwarder.notify_put`,
+  called by the emulator's Kinesis listener) and reads a stream only when a delivery is due (the
+  buffered bytes would reach the size hint, or the oldest unread put is as old as the interval):
+  no requests at all while nothing is produced, one read per delivery under load. Without
+  notifications (``event_driven=False``) it polls every ``poll_interval_s``;
 * reads every shard of the source stream with ``get_records`` from ``TRIM_HORIZON`` (the emulator's
   state is in memory, so nothing older than the emulator exists; AWS starts at LATEST when the
   delivery stream is created -- deploy the Firehose before producing) and keeps its own iterators;
@@ -29,7 +34,7 @@ than delivered wrongly.
 Usage inside the emulator process::
 
     fwd = FirehoseForwarder("http://127.0.0.1:4566", "us-east-1")
-    fwd.start()          # daemon thread
+    fwd.start()          # daemon thread (polls; event_driven=True waits for notify_put instead)
     fwd.flush()          # deliver everything produced so far (admin endpoint / tests)
     fwd.stop()           # flushes and joins
 
@@ -81,7 +86,7 @@ class FirehoseForwarder:
     """Reads Kinesis-sourced delivery streams' shards and delivers to S3 like Firehose."""
 
     def __init__(self, endpoint_url: str, region: str = "us-east-1", *, poll_interval_s: float = 0.25,
-                 discover_interval_s: float = 2.0, session: Any = None):
+                 discover_interval_s: float = 2.0, session: Any = None, event_driven: bool = False):
         self.endpoint_url = endpoint_url
         self.region = region
         self.poll_interval_s = poll_interval_s
@@ -96,6 +101,10 @@ class FirehoseForwarder:
         self._thread: threading.Thread | None = None
         self._last_discovery = 0.0
         self._last_logged: dict[str, float] = {}
+        self.event_driven = event_driven
+        self._wakeup = threading.Event()
+        self._pending_lock = threading.Lock()
+        self._pending: dict[str, list] = {}  # source stream name -> [monotonic time of oldest unread put, bytes]
 
     # -- clients --------------------------------------------------------------------------
     def _client(self, service: str) -> Any:
@@ -122,6 +131,7 @@ class FirehoseForwarder:
 
     def stop(self, flush: bool = True, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._wakeup.set()
         if self._thread:
             self._thread.join(timeout)
             self._thread = None
@@ -131,13 +141,48 @@ class FirehoseForwarder:
             except Exception:  # noqa: BLE001 - the emulator is shutting down; say so and go
                 log.exception("firehose forwarder: final flush failed")
 
+    def notify_put(self, stream_arn: str, records: int, data_bytes: int) -> None:
+        """``records`` (``data_bytes`` in all) were put on ``stream_arn``: wake up if a delivery is due."""
+        name = stream_arn.rsplit("/", 1)[-1]
+        with self._pending_lock:
+            entry = self._pending.setdefault(name, [time.monotonic(), 0])
+            entry[1] += data_bytes
+        self._wakeup.set()
+
     def _run(self) -> None:
+        first = True
         while not self._stop.is_set():
+            if self.event_driven and not first:  # the first pass discovers the delivery streams
+                self._wakeup.wait(self._seconds_until_due())
+                self._wakeup.clear()
+                if self._stop.is_set() or self._seconds_until_due() != 0.0:
+                    continue
+            first = False
             try:
                 self.poll_once()
             except Exception as exc:  # noqa: BLE001 - keep forwarding; report
                 self._error(f"poll failed: {type(exc).__name__}: {exc}")
-            self._stop.wait(self.poll_interval_s)
+            self._stop.wait(self.poll_interval_s)  # at most one read per interval, even when S3 refuses
+
+    def _seconds_until_due(self) -> float | None:
+        """0 when a read is due now, else how long until one is (None: nothing to wait for)."""
+        now = time.monotonic()
+        with self._pending_lock:
+            pending = {name: tuple(entry) for name, entry in self._pending.items()}
+        with self._lock:
+            deliveries = list(self._deliveries.values())
+        waits = []
+        for d in deliveries:
+            first, unread = pending.pop(d.config.stream_name, (None, 0))
+            if d.buffered_bytes + unread >= d.config.size_bytes:
+                return 0.0
+            oldest = min(t for t in (first, d.first_buffered_at) if t is not None) \
+                if first is not None or d.first_buffered_at is not None else None
+            if oldest is not None:
+                waits.append(oldest + d.config.interval_s - now)
+        if pending:  # puts on a stream no known delivery reads: a delivery stream may be new
+            waits.append(self._last_discovery + self.discover_interval_s - now)
+        return max(0.0, min(waits)) if waits else None
 
     def _error(self, msg: str) -> None:
         now = time.monotonic()
@@ -176,6 +221,10 @@ class FirehoseForwarder:
                     self._unsupported.add(name)
                     self._error(f"delivery stream {name} skipped: {exc}")
             self._last_discovery = time.monotonic()
+            known = {d.config.stream_name for d in self._deliveries.values()}
+            with self._pending_lock:  # puts no delivery stream reads stay unread, as on AWS
+                for stream in set(self._pending) - known:
+                    del self._pending[stream]
 
     def _list_shards(self, d: _Delivery) -> None:
         """Start an iterator (TRIM_HORIZON) for every shard not seen before (new or after resharding)."""
@@ -194,6 +243,8 @@ class FirehoseForwarder:
 
     def _read_shards(self, d: _Delivery, list_shards: bool = False) -> None:
         kin = self._client("kinesis")
+        with self._pending_lock:  # taken before reading: a put during the read is noticed next time
+            first_put = (self._pending.pop(d.config.stream_name, None) or [None])[0]
         if list_shards or not d.iterators:
             self._list_shards(d)
         for sid in list(d.iterators):
@@ -219,7 +270,7 @@ class FirehoseForwarder:
                     if d.config.append_delimiter:
                         data += d.config.append_delimiter.encode()
                     if not d.buffer:
-                        d.first_buffered_at = time.monotonic()
+                        d.first_buffered_at = min(first_put or time.monotonic(), time.monotonic())
                     d.buffer.append(_Record(data, arrival))
                     d.buffered_bytes += len(data)
                     d.last_seq[sid] = r["SequenceNumber"]

@@ -22,7 +22,10 @@ from pathlib import Path
 from radstream.emulator.lambda_types import FunctionSpec
 from radstream.emulator.stats import cpu_seconds
 
-MEMORY_POLL_S = 0.02
+# How often a running invocation's resident memory is read while it runs: each wake-up costs the
+# emulator a /proc read and a GIL hand-off per in-flight invocation; a function exceeding its memory
+# size is still stopped within this interval (Lambda, too, notices with some delay).
+MEMORY_POLL_S = 0.1
 
 
 class ExecutionEnvironment:

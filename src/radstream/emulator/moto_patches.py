@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import threading
 from typing import Any
 
@@ -59,8 +60,20 @@ def check_moto_version() -> None:
 
 
 def moto_wsgi_app() -> Any:
-    """moto's server-mode WSGI application (all services, dispatched by request)."""
-    return DomainDispatcherApplication(create_backend_app)
+    """moto's server-mode WSGI application (all services, dispatched by request), with its Flask
+    apps out of debug mode (see ``_production_backend_app``)."""
+    return DomainDispatcherApplication(_production_backend_app)
+
+
+def _production_backend_app(service: Any) -> Any:
+    """moto switches every backend's Flask app to debug mode. In debug mode Flask creates a new class
+    for every request that carries form data (``attach_enctype_error_multidict``), which costs CPU on
+    every such request and kept each request alive (measured: ~5 KB per study that never went away),
+    and lets exceptions escape to the server instead of answering 500 itself. The emulator is a
+    server, not a debugging session: debug off, errors still answered as 500 and logged."""
+    app = create_backend_app(service)
+    app.debug = False
+    return app
 
 
 def preserve_header_names(environ: dict, header_names: list[str]) -> None:
@@ -498,6 +511,26 @@ def install_execution_index() -> None:
     StepFunctionBackend.get_execution_history = get_execution_history  # type: ignore[method-assign]
 
 
+def install_task_thread_pruning() -> None:
+    """moto's Step Functions interpreter appends every thread it starts (one per execution and one per
+    Task state) to the module list ``TMP_THREADS`` and never removes them: each finished thread,
+    with its locks and events, stayed in memory for good (~7 per study). Nothing reads the list;
+    whenever an execution ends, the finished threads are dropped from it."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    if getattr(BaseExecutionWorkerCommunication.terminated, "radstream_prunes", False):
+        return
+    moto_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        moto_terminated(self)
+        TMP_THREADS[:] = [thread for thread in list(TMP_THREADS) if thread.is_alive()]
+
+    terminated.radstream_prunes = True  # type: ignore[attr-defined]
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
 def install_execution_end_listener(on_end) -> None:
     """Calls ``on_end(execution_arn)`` when an execution reaches a terminal status, so a client can
     be told instead of polling DescribeExecution (the emulator's ``executions/wait`` admin route)."""
@@ -531,12 +564,182 @@ def execution_status(execution_arn: str) -> str | None:
         return None
 
 
+class _SpillingBuffer:
+    """What ``FakeKey`` uses of its ``SpooledTemporaryFile`` (seek(0), read, truncate, write, close),
+    keeping a value in memory up to ``max_in_memory`` bytes and in a file of its own beyond that,
+    opened only while it is read or written (no descriptor held per object)."""
+
+    def __init__(self, directory: str, max_in_memory: int) -> None:
+        self._directory, self._max = directory, max_in_memory
+        self._memory = bytearray()
+        self._path: str | None = None
+        self._position = 0
+
+    def seek(self, position: int) -> None:
+        self._position = position
+
+    def truncate(self) -> None:
+        self._memory = bytearray()
+        self._remove()
+
+    def write(self, data: bytes) -> None:
+        if self._path is None and len(self._memory) + len(data) <= self._max:
+            self._memory += data
+            return
+        if self._path is None:
+            import tempfile
+
+            handle, self._path = tempfile.mkstemp(dir=self._directory, prefix="object-")
+            os.close(handle)
+            pending, self._memory = bytes(self._memory) + data, bytearray()
+        else:
+            pending = data
+        with open(self._path, "ab") as file:
+            file.write(pending)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._path is None:
+            end = len(self._memory) if size < 0 else self._position + size
+            chunk = bytes(self._memory[self._position:end])
+        else:
+            with open(self._path, "rb") as file:
+                file.seek(self._position)
+                chunk = file.read(size)
+        self._position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.truncate()
+
+    def _remove(self) -> None:
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except OSError:
+                pass
+            self._path = None
+
+
+def install_s3_bodies_on_disk(directory: str, max_in_memory: int = 64 * 1024) -> None:
+    """moto keeps every S3 object's body in memory (up to ~5 MB each, in a SpooledTemporaryFile),
+    so an emulator that has run thousands of studies holds every image and tensor they uploaded
+    (measured: hundreds of MB after ~2,000 studies). Bodies above ``max_in_memory`` go to a file
+    per object under ``directory`` instead, which moto's disposal of the key (overwrite, delete)
+    removes; small objects (sidecars, records, telemetry) stay in memory."""
+    from moto.s3.models import FakeKey
+
+    if getattr(FakeKey.__init__, "radstream_on_disk", False):
+        return
+    os.makedirs(directory, exist_ok=True)
+    moto_init, moto_setstate = FakeKey.__init__, FakeKey.__setstate__
+
+    def spill(key: FakeKey) -> None:
+        spooled, buffer = key._value_buffer, _SpillingBuffer(directory, max_in_memory)
+        spooled.seek(0)
+        buffer.write(spooled.read())
+        spooled.close()
+        key._value_buffer = buffer
+
+    def __init__(self: FakeKey, *args: Any, **kwargs: Any) -> None:
+        moto_init(self, *args, **kwargs)
+        spill(self)
+
+    def __setstate__(self: FakeKey, state: dict) -> None:  # copies (CopyObject deep-copies the key)
+        moto_setstate(self, state)
+        spill(self)
+
+    __init__.radstream_on_disk = True  # type: ignore[attr-defined]
+    FakeKey.__init__, FakeKey.__setstate__ = __init__, __setstate__  # type: ignore[method-assign]
+
+
 # =============================================================================================
 # CloudFormation: the resource types template.yaml uses that moto 5.2.5's CloudFormation lacks or
 # handles only in part. moto maps a template's resource type to a ``CloudFormationModel`` subclass
 # (``moto.cloudformation.parsing.get_model_map``, cached): new types are subclasses registered here;
 # partial ones get their classmethods replaced. Each patch says what moto does without it.
 # =============================================================================================
+_s3_index_lock = threading.Lock()
+
+
+def install_s3_prefix_index() -> None:
+    """moto answers a prefix listing (ListObjects/ListObjectsV2 with ``Prefix``) by copying and
+    scanning every key of the bucket, so each listing costs more the more studies the bucket holds
+    (the upload trigger lists a study's folder for every arriving object; measured: emulator CPU per
+    study 1.40x after 3,000 studies). A sorted index of key names per bucket, kept as keys are added,
+    finds the keys under a prefix by bisection; moto's own code then builds the answer from those keys
+    alone (delimiters, delete markers, sorting and pagination unchanged). Names of deleted keys are
+    dropped from the index when a listing meets them."""
+    import bisect
+
+    from moto.s3.models import FakeTableStorageBucket, S3Backend
+    from moto.s3.utils import _VersionedKeyStore
+
+    if getattr(S3Backend.list_objects, "radstream_indexed", False):
+        return
+    moto_setitem, moto_setlist, moto_list_objects = (_VersionedKeyStore.__setitem__, _VersionedKeyStore.setlist,
+                                                     S3Backend.list_objects)
+
+    def index_of(store: _VersionedKeyStore) -> list[str]:  # caller holds the lock
+        index = store.__dict__.get("radstream_names")
+        if index is None:
+            index = store.__dict__["radstream_names"] = sorted(dict.keys(store))
+        return index
+
+    def remember(store: _VersionedKeyStore, name: str) -> None:
+        with _s3_index_lock:
+            index = index_of(store)
+            position = bisect.bisect_left(index, name)
+            if position == len(index) or index[position] != name:
+                index.insert(position, name)
+
+    def __setitem__(self: _VersionedKeyStore, key: str, value: Any) -> Any:
+        moto_setitem(self, key, value)
+        remember(self, key)
+
+    def setlist(self: _VersionedKeyStore, key: Any, list_: Any) -> Any:
+        moto_setlist(self, key, list_)
+        remember(self, key)
+
+    def names_under(store: _VersionedKeyStore, prefix: str) -> list[str]:
+        with _s3_index_lock:
+            index = index_of(store)
+            start = bisect.bisect_left(index, prefix)
+            end = start
+            while end < len(index) and index[end].startswith(prefix):
+                end += 1
+            names = index[start:end]
+            gone = [name for name in names if not dict.__contains__(store, name)]
+            for name in gone:
+                index.remove(name)
+        return [name for name in names if name not in gone]
+
+    class _Narrowed:
+        """The bucket as ``list_objects`` reads it (``bucket.keys.items()``), holding only ``names``."""
+
+        def __init__(self, store: _VersionedKeyStore, names: list[str]) -> None:
+            self.keys = self
+            self._store, self._names = store, names
+
+        def items(self) -> list[tuple[str, Any]]:
+            found = []
+            for name in self._names:
+                try:
+                    found.append((name, self._store[name]))
+                except (KeyError, IndexError):  # deleted meanwhile
+                    pass
+            return found
+
+    def list_objects(self: S3Backend, bucket: Any, prefix: str | None, delimiter: str | None, marker: str | None,
+                     max_keys: int | None) -> Any:
+        if prefix and isinstance(bucket.keys, _VersionedKeyStore) and not isinstance(bucket, FakeTableStorageBucket):
+            bucket = _Narrowed(bucket.keys, names_under(bucket.keys, prefix))
+        return moto_list_objects(self, bucket, prefix, delimiter, marker, max_keys)
+
+    list_objects.radstream_indexed = True  # type: ignore[attr-defined]
+    _VersionedKeyStore.__setitem__, _VersionedKeyStore.setlist = __setitem__, setlist  # type: ignore[method-assign]
+    S3Backend.list_objects = list_objects  # type: ignore[method-assign]
+
+
 def install_cloudformation_resources() -> None:
     """Teach moto's CloudFormation every type template.yaml and bootstrap.yaml use."""
     from moto.cloudformation import parsing

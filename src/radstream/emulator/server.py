@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -100,6 +101,13 @@ class Emulator:
             lambda service, operation: self.stats.count_internal("stepfunctions", service, operation))
         moto_patches.install_kinesis_shard_fixes()
         moto_patches.install_execution_index()
+        moto_patches.install_task_thread_pruning()
+        moto_patches.install_kinesis_put_listener(
+            lambda arn, records, data_bytes: self.forwarder and self.forwarder.notify_put(arn, records, data_bytes))
+        objects_dir = self.work_dir / "s3-objects"
+        shutil.rmtree(objects_dir, ignore_errors=True)  # bodies of a previous run's (in-memory) objects
+        moto_patches.install_s3_bodies_on_disk(str(objects_dir))
+        moto_patches.install_s3_prefix_index()
         self.waits = ExecutionWaits(moto_patches.execution_status)
         moto_patches.install_execution_end_listener(self.waits.ended)
         moto_patches.install_cloudformation_resources()
@@ -155,7 +163,8 @@ def _function_base_env(endpoint: str) -> dict:
 def _start_forwarder(endpoint: str):
     from radstream.emulator.firehose_forwarder import FirehoseForwarder
 
-    forwarder = FirehoseForwarder(endpoint_url=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    forwarder = FirehoseForwarder(endpoint_url=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                                  event_driven=True)
     forwarder.start()
     return forwarder
 

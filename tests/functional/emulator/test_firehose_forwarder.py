@@ -177,3 +177,44 @@ def test_java_time_format_and_prefix_rendering():
         "r=event/dt=2026-03-04/"
     with pytest.raises(FirehoseConfigurationUnsupported):
         render_prefix("!{partitionKeyFromLambda:a}/", ts, {})
+
+
+def test_told_of_puts_it_reads_only_when_a_delivery_is_due(monkeypatch):
+    """In the emulator the forwarder is told of every put (notify_put) instead of polling: nothing is
+    read while nothing is produced, and records are delivered when the interval has passed."""
+    import boto3
+
+    from support.moto_server import client_factory, running_moto_server
+
+    with running_moto_server() as endpoint:  # an account of its own: no other test's streams to read
+        aws = client_factory(endpoint, monkeypatch)
+        _delivered_when_due(aws, endpoint, boto3.session.Session(aws_access_key_id="testing",
+                                                                 aws_secret_access_key="testing",
+                                                                 region_name="us-east-1"))
+
+
+def _delivered_when_due(aws, endpoint, session):
+    stream, bucket, fh_name, req = setup_pipeline(aws, buffer_interval_s=1)
+    aws("firehose").create_delivery_stream(**req)
+    reads = []
+    session.events.register("before-call.kinesis.GetRecords", lambda **_: reads.append(time.monotonic()))
+    fwd = FirehoseForwarder(endpoint, session=session, poll_interval_s=0.05, event_driven=True).start()
+    try:
+        time.sleep(0.6)  # the first pass discovers the delivery stream and reads its (empty) shards
+        started_reads = len(reads)
+        time.sleep(0.6)
+        assert len(reads) == started_reads, "nothing produced, nothing read (polling would have read ~10 times)"
+        sent = [events.stage_event(f"st-{i}", "validate_metadata", success=True, processing_time_ms=i) for i in range(10)]
+        TelemetryProducer(aws("kinesis"), stream, flush_at_exit=False).send(sent)
+        put_at = time.monotonic()
+        arn = aws("kinesis").describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
+        fwd.notify_put(arn, len(sent), 2000)
+        deadline = time.monotonic() + 10
+        while not objects(aws("s3"), bucket) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sum(len(lines(b, k)) for k, b in objects(aws("s3"), bucket).items()) == 10
+        after_put = [t for t in reads if t >= put_at]
+        assert after_put and min(after_put) >= put_at + 0.9, "read when the 1 s interval since the put had passed"
+        assert len(after_put) <= 4, "one read per delivery (a GetRecords page per shard), not one per poll"
+    finally:
+        fwd.stop()

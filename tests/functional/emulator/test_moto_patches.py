@@ -41,7 +41,13 @@ def boom(event, context):
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
+def emulator(emulator_process):
+    return emulator_process[0]
+
+
+@pytest.fixture(scope="module")
+def emulator_process(tmp_path_factory):
+    """(endpoint URL, work directory) of a bare emulator process."""
     port = free_port()
     work = tmp_path_factory.mktemp("emulator")
     env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1")
@@ -54,7 +60,7 @@ def emulator(tmp_path_factory):
             proc.kill()
             raise RuntimeError(f"emulator did not start; see {work / 'emulator.log'}")
         time.sleep(0.1)
-    yield url
+    yield url, work
     proc.terminate()
     try:
         proc.wait(10)
@@ -268,3 +274,92 @@ def test_requests_reach_every_service_through_the_cached_dispatch(aws):
     assert "StreamNames" in aws("kinesis").list_streams()
     assert "Topics" in aws("sns").list_topics()
     assert "stateMachines" in aws("stepfunctions").list_state_machines()
+
+
+def test_large_s3_bodies_live_on_disk_and_go_with_their_object(aws, emulator_process):
+    s3 = aws("s3")
+    objects_dir = emulator_process[1] / "s3-objects"
+    bucket = f"disk-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    large, small = os.urandom(300_000), b'{"small": true}'
+    before = set(os.listdir(objects_dir))
+    s3.put_object(Bucket=bucket, Key="large.bin", Body=large)
+    s3.put_object(Bucket=bucket, Key="small.json", Body=small)
+    added = set(os.listdir(objects_dir)) - before
+    assert len(added) == 1, "the large body is in a file of its own; the small one in memory"
+    assert s3.get_object(Bucket=bucket, Key="large.bin")["Body"].read() == large
+    assert s3.get_object(Bucket=bucket, Key="small.json")["Body"].read() == small
+    assert s3.get_object(Bucket=bucket, Key="large.bin", Range="bytes=1000-1999")["Body"].read() == large[1000:2000]
+    s3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "large.bin"})
+    assert s3.get_object(Bucket=bucket, Key="copy.bin")["Body"].read() == large
+    assert s3.head_object(Bucket=bucket, Key="copy.bin")["ETag"] == s3.head_object(Bucket=bucket, Key="large.bin")["ETag"]
+    s3.put_object(Bucket=bucket, Key="large.bin", Body=b"now small")  # overwritten: its file goes
+    s3.delete_object(Bucket=bucket, Key="copy.bin")
+    assert s3.get_object(Bucket=bucket, Key="large.bin")["Body"].read() == b"now small"
+    deadline = time.time() + 5
+    while set(os.listdir(objects_dir)) - before and time.time() < deadline:
+        time.sleep(0.1)  # moto disposes replaced keys when they are garbage collected
+    assert set(os.listdir(objects_dir)) - before == set()
+
+
+def test_moto_flask_apps_run_without_debug_mode():
+    from radstream.emulator import moto_patches
+
+    assert moto_patches._production_backend_app("sns").debug is False
+
+
+def test_finished_task_threads_are_dropped_when_an_execution_ends(monkeypatch):
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
+    from moto.stepfunctions.parser.backend import execution as moto_execution
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from radstream.emulator import moto_patches
+
+    monkeypatch.setattr(moto_execution.BaseExecutionWorkerCommunication, "terminated",
+                        moto_execution.BaseExecutionWorkerCommunication.terminated)  # restored after the test
+    moto_patches.install_task_thread_pruning()
+    finished = threading.Thread(target=lambda: None)
+    finished.start()
+    finished.join()
+    running = threading.Event()
+    alive = threading.Thread(target=running.wait)
+    alive.start()
+    TMP_THREADS.extend([finished, alive])
+    env = SimpleNamespace(program_state=lambda: ProgramEnded(), states=SimpleNamespace(get_input=lambda: {}))
+    execution = SimpleNamespace(exec_worker=SimpleNamespace(env=env))
+    moto_execution.BaseExecutionWorkerCommunication(execution).terminated()
+    try:
+        assert finished not in TMP_THREADS and alive in TMP_THREADS
+        assert execution.exec_status.value == "SUCCEEDED"  # moto's own bookkeeping still ran
+    finally:
+        running.set()
+        alive.join()
+        TMP_THREADS.remove(alive)
+
+
+def test_prefix_listings_answer_as_moto_did(aws):
+    s3 = aws("s3")
+    bucket = f"list-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    for key in ("incoming/s1/image.jpg", "incoming/s1/metadata.json", "incoming/s10/image.png", "incoming/s2/x",
+                "incoming/s1", "results/s1/result.json", "a", "incoming/s1/sub/deeper"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+
+    def keys(**kwargs):
+        response = s3.list_objects_v2(Bucket=bucket, **kwargs)
+        return [o["Key"] for o in response.get("Contents", [])], [p["Prefix"] for p in response.get("CommonPrefixes", [])]
+
+    assert keys(Prefix="incoming/s1/") == (["incoming/s1/image.jpg", "incoming/s1/metadata.json",
+                                            "incoming/s1/sub/deeper"], [])
+    assert keys(Prefix="incoming/s1") == (["incoming/s1", "incoming/s1/image.jpg", "incoming/s1/metadata.json",
+                                           "incoming/s1/sub/deeper", "incoming/s10/image.png"], [])
+    assert keys(Prefix="incoming/", Delimiter="/") == (["incoming/s1"], ["incoming/s1/", "incoming/s10/", "incoming/s2/"])
+    assert keys(Prefix="incoming/s1/", MaxKeys=2)[0] == ["incoming/s1/image.jpg", "incoming/s1/metadata.json"]
+    s3.delete_object(Bucket=bucket, Key="incoming/s1/image.jpg")
+    s3.put_object(Bucket=bucket, Key="incoming/s1/image.jpg.bak", Body=b"y")
+    assert keys(Prefix="incoming/s1/")[0] == ["incoming/s1/image.jpg.bak", "incoming/s1/metadata.json",
+                                              "incoming/s1/sub/deeper"]
+    assert keys(Prefix="nothing/") == ([], [])
+    assert len(keys()[0]) == 8  # no prefix: moto's own listing
