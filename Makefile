@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-functional test-e2e up down status e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
+.PHONY: help install run test test-unit test-functional test-e2e up down status fault fault-clear failures reconcile soak e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
         deploy-aws-dry-run destroy destroy-localstack destroy-aws template lint-template lock \
         query bench-pipeline bench-levels bench-soak ab report model-server engine container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 

@@ -14,6 +14,7 @@ Every option also reads an environment variable (the flag wins):
     --intra-op-threads   RADSTREAM_INTRA_OP_THREADS         0  (ONNX Runtime default)
     --log-level          RADSTREAM_LOG_LEVEL                info
     --no-access-log      RADSTREAM_ACCESS_LOG=0
+    --fault-injection    RADSTREAM_MODEL_FAULT_INJECTION=1 (serves /_faults; the embedded stack's tests only)
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--intra-op-threads", type=int, default=int(_env("RADSTREAM_INTRA_OP_THREADS", "0")))
     ap.add_argument("--log-level", default=_env("RADSTREAM_LOG_LEVEL", "info"),
                     choices=["debug", "info", "warning", "error"])
+    ap.add_argument("--fault-injection", action="store_true",
+                    default=_env("RADSTREAM_MODEL_FAULT_INJECTION", "") not in ("", "0", "false"),
+                    help="serve /_faults (slow or failing inference on request): for the embedded stack's "
+                         "fault tests, never in production")
     ap.add_argument("--no-access-log", action="store_true",
                     default=_env("RADSTREAM_ACCESS_LOG", "1") in ("0", "false", "no"))
     return ap.parse_args(argv)
@@ -70,6 +75,7 @@ def main(argv=None) -> int:
         max_batch_size=args.max_batch_size, max_queue_delay_ms=args.max_queue_delay_ms,
         intra_op_threads=args.intra_op_threads, instances=args.instances,
         max_queue_size=args.max_queue_size, access_log=not args.no_access_log,
+        fault_injection=args.fault_injection,
     )
     try:  # fail fast, with a clear message, before binding the port
         from .model import resolve_model_file

@@ -7,6 +7,10 @@
     GET  /v2/models/{name}[/versions/{v}]/ready     200 {"name","ready": true}
     POST /v2/models/{name}[/versions/{v}]/infer     inference (JSON or binary tensor extension)
     GET  /metrics                   Prometheus text format
+    GET|POST|DELETE /_faults        fault injection, only when started with --fault-injection (the
+                                    embedded stack's model server): {"mode": "slow", "seconds": S}
+                                    answers inference S seconds late, {"mode": "status", "status": 500|503}
+                                    answers it with that error; DELETE clears
 
 Errors: ``{"error": "..."}`` with 400 (bad request: shape, datatype, JSON), 404 (unknown
 model/version/route), 405, 413, 415, 500 (model failure) or 503 (not ready, or more than
@@ -15,6 +19,7 @@ model/version/route), 405, 413, 415, 500 (model failure) or 503 (not ready, or m
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -51,6 +56,7 @@ class Settings:
     max_queue_size: int = 0
     max_request_bytes: int = 64 * 1024 * 1024
     access_log: bool = True
+    fault_injection: bool = False
 
 
 def error(message: str, status: int) -> JSONResponse:
@@ -64,6 +70,7 @@ class Server:
         self.model: OnnxModel | None = None
         self.batcher: DynamicBatcher | None = None
         self.ready = False
+        self.fault: dict | None = None  # an injected fault (only with settings.fault_injection)
 
     # ---- lifecycle -------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -144,6 +151,8 @@ class Server:
             # Read the body before any other check: answering early and closing the connection
             # while the client is still sending makes it see a broken pipe instead of our error.
             body = await request.body()
+            if self.fault is not None:
+                await self._injected(self.fault)
             m = self._find_model(request)
             version = m.version
             req = parse_infer_request(body, request.headers)
@@ -194,6 +203,31 @@ class Server:
                     "model": name, "version": version, "status": status, "id": req_id,
                     "duration_ms": round(dt * 1000, 3)}})
 
+    async def _injected(self, fault: dict) -> None:
+        if fault["mode"] == "slow":
+            await asyncio.sleep(fault["seconds"])
+        elif fault["mode"] == "status":
+            raise ProtocolError(f"injected fault: answering {fault['status']}", fault["status"])
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.fault = None
+        elif request.method == "POST":
+            try:
+                wanted = await request.json()
+                mode = wanted["mode"]
+                if mode == "slow":
+                    fault = {"mode": mode, "seconds": float(wanted["seconds"])}
+                elif mode == "status" and int(wanted["status"]) in (500, 502, 503, 504):
+                    fault = {"mode": mode, "status": int(wanted["status"])}
+                else:
+                    raise ValueError(mode)
+            except (ValueError, KeyError, TypeError):
+                return error('a fault is {"mode": "slow", "seconds": S} or {"mode": "status", "status": 500|503}', 400)
+            self.fault = fault
+        log.warning("fault injection", extra={"fields": {"fault": self.fault}})
+        return JSONResponse({"fault": self.fault})
+
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -213,6 +247,8 @@ class Server:
             *infer_routes,
             Route("/metrics", self.metrics_endpoint, methods=["GET"]),
         ]
+        if self.settings.fault_injection:
+            routes.append(Route("/_faults", self.faults, methods=["GET", "POST", "DELETE"]))
 
         async def http_error(request: Request, exc: HTTPException) -> Response:
             msg = {404: f"no such endpoint: {request.method} {request.url.path}",

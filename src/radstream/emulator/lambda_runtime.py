@@ -60,6 +60,7 @@ class LambdaRuntime:
         self._retired_cpu_s: dict[str, float] = {}  # function name -> CPU of its closed environments
         self._async = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
         self._closed = False
+        self.faults = None  # a faults.FaultSwitch: injected crashes and out-of-memory stops (off by default)
         self.launcher = SpawnLauncher()
         if preload:
             try:
@@ -193,7 +194,7 @@ class LambdaRuntime:
             error = dict(env.init_error, requestId=request_id)
             reply, duration_ms = {"ok": False, "payload": json.dumps(error)}, 0.0
         else:
-            reply, duration_ms = env.invoke(payload, request_id)
+            reply, duration_ms = env.invoke(payload, request_id, fault=self._injected_fault(spec))
             lines += env.take_log_lines()
         now = datetime.now(timezone.utc)
         failure = None
@@ -218,6 +219,15 @@ class LambdaRuntime:
             log_lines=lines, log_stream=env.log_stream, duration_ms=duration_ms, billed_ms=billed_ms,
             max_memory_mb=max_memory, init_ms=init_ms,
         )
+
+    def _injected_fault(self, spec: FunctionSpec) -> str | None:
+        if self.faults is None:
+            return None
+        if self.faults.fires("lambda-crash", function=spec.name):
+            return "crash"
+        if self.faults.fires("lambda-oom", function=spec.name):
+            return "oom"
+        return None
 
     def shutdown(self) -> None:
         self._closed = True

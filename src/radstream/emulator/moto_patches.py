@@ -31,7 +31,9 @@ import json
 import logging
 import os
 import threading
+import time
 from typing import Any
+from urllib.parse import quote_plus
 
 import moto
 from moto.awslambda.models import LambdaFunction
@@ -40,6 +42,7 @@ from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_f
                                should_preserve_original_header_name)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from radstream.emulator.lambda_async import AsyncConfig, AsyncInvoker, Outcome
 from radstream.emulator.lambda_types import FunctionSpec, Invocation
 from radstream.emulator.lambda_runtime import LambdaRuntime
 
@@ -48,7 +51,9 @@ logger = logging.getLogger(__name__)
 PINNED_MOTO_VERSION = "5.2.5"
 _logs_lock = threading.Lock()
 
-__all__ = ["install_lambda_runtime", "install_cloudformation_resources", "moto_wsgi_app", "preserve_header_names", "check_moto_version"]
+__all__ = ["install_lambda_runtime", "install_async_invocations", "install_atomic_conditional_puts",
+           "install_start_execution_input_limit", "install_cloudformation_resources", "moto_wsgi_app",
+           "preserve_header_names", "check_moto_version"]
 
 
 def check_moto_version() -> None:
@@ -118,18 +123,37 @@ def _ship_logs(function: LambdaFunction, invocation: Invocation) -> None:
                                [{"timestamp": now, "message": line} for line in invocation.log_lines])
 
 
-def install_lambda_runtime(runtime: LambdaRuntime) -> None:
-    """Route every Lambda invocation in this process to ``runtime``."""
+# Lambda's invocation payload quotas: 6 MB synchronous (request and response), 256 KB asynchronous.
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 256 * 1024
+
+
+def install_lambda_runtime(runtime: LambdaRuntime, invoker: AsyncInvoker | None = None) -> None:
+    """Route every Lambda invocation in this process to ``runtime`` (``InvocationType=Event`` to
+    ``invoker``, which retries as Lambda does). Requests over Lambda's payload quotas are refused with
+    ``RequestEntityTooLargeException`` (413), as Lambda refuses them; moto already turns an oversized
+    response into ``Function.ResponseSizeTooLarge``."""
+    from moto.core.exceptions import JsonRESTError
 
     def invoke(self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         payload = body.decode("utf-8") if isinstance(body, bytes) else (body or "{}")
         invocation_type = (request_headers or {}).get("X-Amz-Invocation-Type") or \
             (request_headers or {}).get("x-amz-invocation-type") or "RequestResponse"
+        size = len(payload.encode("utf-8"))
+        limit = ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else SYNC_PAYLOAD_LIMIT
+        if size > limit:
+            error = JsonRESTError("RequestEntityTooLargeException", f"{size} byte payload is too large for the "
+                                  f"{invocation_type} invocation type (limit {limit} bytes)")
+            error.code = 413
+            raise error
         spec = spec_of(self)
         if invocation_type == "DryRun":
             return b""
         if invocation_type == "Event":
-            runtime.invoke_async(spec, payload, lambda inv: _ship_logs(self, inv))
+            if invoker is not None:
+                invoker.submit(self.function_arn, payload)
+            else:
+                runtime.invoke_async(spec, payload, lambda inv: _ship_logs(self, inv))
             return b""
         invocation = runtime.invoke(spec, payload)
         try:
@@ -144,6 +168,123 @@ def install_lambda_runtime(runtime: LambdaRuntime) -> None:
         return invocation.payload
 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+
+# -- fidelity: what moto does differently from AWS where it matters to no study being lost ---------
+# Each function fills one gap, says what AWS does, and has a test in tests/functional/emulator.
+
+def install_async_invocations(runtime: LambdaRuntime, retry_delays_s: tuple[float, ...]) -> AsyncInvoker:
+    """S3 notifications invoke Lambda asynchronously, with Lambda's retries and on-failure destination.
+
+    moto calls the function synchronously inside the S3 request that stored the object and swallows any
+    error (``s3.notifications._invoke_awslambda``): a crashed upload trigger lost the study without a
+    trace. Here the event is queued (``lambda_async``) and the S3 request returns at once. Also adds what
+    AWS puts in every S3 event record and moto leaves out: the object's ``versionId`` (versioned buckets)
+    and ``sequencer``; and keeps the key's slashes unencoded, as S3 does."""
+    import moto.s3.notifications as notifications
+    from moto.awslambda.models import lambda_backends
+    from moto.s3.models import s3_backends
+
+    def function_of(function_arn: str) -> LambdaFunction:
+        parts = function_arn.split(":")
+        return lambda_backends[parts[4]][parts[3]].get_function(function_arn)
+
+    def invoke(function_arn: str, payload: str) -> Outcome:
+        function = function_of(function_arn)
+        invocation = runtime.invoke(spec_of(function), payload)
+        try:
+            _ship_logs(function, invocation)
+        except Exception:
+            logger.exception("could not write CloudWatch Logs for %s", function.function_name)
+        return Outcome(invocation.payload, invocation.function_error, str(function.version))
+
+    def config_of(function_arn: str) -> AsyncConfig:
+        configs = function_of(function_arn).event_invoke_config
+        config = configs[0].config if configs else {}
+        return AsyncConfig(int(config.get("MaximumRetryAttempts", 2)),
+                           float(config.get("MaximumEventAgeInSeconds", 21600)),
+                           ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"))
+
+    def deliver(destination: str, record: dict) -> None:
+        parts = destination.split(":")
+        service, region, account = parts[2], parts[3], parts[4]
+        if service == "sqs":
+            from moto.sqs.models import sqs_backends
+
+            sqs_backends[account][region].send_message(parts[5], json.dumps(record))
+        elif service == "sns":
+            from moto.sns.models import sns_backends
+
+            sns_backends[account][region].publish(json.dumps(record), arn=destination)
+        elif service == "lambda":
+            invoker.submit(destination, json.dumps(record))
+        else:
+            raise ValueError(f"on-failure destination {destination} is not SQS, SNS or Lambda")
+
+    invoker = AsyncInvoker(invoke, config_of, deliver, retry_delays_s=retry_delays_s)
+
+    def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        invoker.submit(fn_arn, json.dumps(event_body))
+
+    moto_event = notifications._get_s3_event
+
+    def _get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict:
+        event = moto_event(event_name, bucket, key, notification_id)
+        obj = event["Records"][0]["s3"]["object"]
+        obj["key"] = quote_plus(key.name, safe="/")  # S3 form-encodes the key but keeps its slashes
+        if getattr(bucket, "is_versioned", False) and key.version_id:
+            obj["versionId"] = key.version_id
+        obj["sequencer"] = f"{time.time_ns():016X}"
+        return event
+
+    notifications._invoke_awslambda = _invoke_awslambda
+    notifications._get_s3_event = _get_s3_event
+    del s3_backends  # imported so the S3 backend (and its notifications module) is loaded first
+    return invoker
+
+
+def install_atomic_conditional_puts(stripes: int = 64) -> None:
+    """``If-None-Match: *`` / ``If-Match`` puts are atomic, as on S3.
+
+    moto checks the condition and stores the object in two steps with nothing in between held, so two
+    concurrent conditional puts of one key could both succeed (two clients both "claiming" a study id).
+    Puts of the same key are serialised (by a lock per key hash; puts of different keys still run in
+    parallel)."""
+    from moto.s3.responses import S3Response
+
+    locks = [threading.Lock() for _ in range(stripes)]
+    moto_put = S3Response.put_object
+
+    def put_object(self: S3Response) -> Any:
+        lock = locks[hash((self.bucket_name, self.parse_key_name())) % stripes]
+        with lock:
+            return moto_put(self)
+
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
+STEP_FUNCTIONS_PAYLOAD_LIMIT = 256 * 1024
+
+
+def install_start_execution_input_limit() -> None:
+    """StartExecution refuses an input over Step Functions' 256 KiB payload quota, as AWS does (a
+    ``ValidationException`` on the input's length constraint); moto accepted it and the execution failed
+    later with an uncatchable ``States.DataLimitExceeded``. (Task outputs over the quota already fail
+    with ``States.DataLimitExceeded`` in moto's interpreter, as on AWS.)"""
+    from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    moto_start = StepFunctionResponse.start_execution
+
+    def start_execution(self: StepFunctionResponse) -> Any:
+        size = len(self._get_param("input", if_none="{}").encode("utf-8"))
+        if size > STEP_FUNCTIONS_PAYLOAD_LIMIT:
+            raise ValidationException(f"1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                                      f"Member must have length less than or equal to {STEP_FUNCTIONS_PAYLOAD_LIMIT} "
+                                      f"(it is {size} bytes)")
+        return moto_start(self)
+
+    StepFunctionResponse.start_execution = start_execution  # type: ignore[method-assign]
 
 
 # -- speed: the work moto repeats per request or per execution ---------------------------------

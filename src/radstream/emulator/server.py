@@ -6,7 +6,12 @@
 - the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_forwarder``);
 - a small admin API under ``/_radstream/``: health, flush (telemetry delivery), stats (AWS requests
   served by origin, service and operation; CPU seconds of the emulator and every Lambda process),
-  executions/wait (answers when an execution ends: clients need not poll).
+  executions/wait (answers when an execution ends: clients need not poll), faults (fault injection,
+  off by default: see ``faults``).
+
+Fidelity the pipeline's guarantees depend on (``moto_patches``, fidelity section): S3 invokes the
+upload trigger asynchronously with Lambda's retries and on-failure destination (``lambda_async``);
+conditional puts are atomic; StartExecution and Lambda refuse payloads over their quotas.
 
 Run with ``python -m radstream.emulator --port 4566``; ``radstream up`` does it in the background.
 """
@@ -28,12 +33,16 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from radstream.emulator.execution_waits import ExecutionWaits
+from radstream.emulator.faults import FaultSwitch
 from radstream.emulator.http_server import EmulatorHTTPServer
+from radstream.emulator.lambda_async import AWS_RETRY_DELAYS_S
 from radstream.emulator.stats import RequestStats, cpu_seconds
 
 logger = logging.getLogger("radstream.emulator")
 
-ADMIN_PREFIX = "/_radstream/"  # routes: health, stats, executions/wait (GET), flush (POST); client: radstream.tooling.stack.emulator_admin
+# routes: health, stats, executions/wait (GET), flush (POST), faults (GET, POST, DELETE);
+# client: radstream.tooling.stack.emulator_admin
+ADMIN_PREFIX = "/_radstream/"
 MAX_WAIT_S = 60.0
 
 
@@ -47,14 +56,32 @@ class AdminMiddleware:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(ADMIN_PREFIX):
-            self.emulator.stats.count_request(environ)
+            origin, service, operation = self.emulator.stats.count_request(environ)
+            refusal = self.emulator.injected_refusal(origin, service, operation)
+            if refusal is not None:
+                return _refuse(environ, start_response, *refusal)
             return self.app(environ, start_response)
         route = path[len(ADMIN_PREFIX):].strip("/")
+        method = environ.get("REQUEST_METHOD", "GET")
         try:
             if route == "health":
                 body = {"status": "running", "port": self.emulator.port, "pid": os.getpid(),
                         "started_at": self.emulator.started_at,
-                        "lambda_environments": self.emulator.runtime.environment_count()}
+                        "lambda_environments": self.emulator.runtime.environment_count(),
+                        "lambda_events_pending": self.emulator.invoker.pending() if self.emulator.invoker else 0,
+                        "faults": self.emulator.faults.snapshot()}
+            elif route == "faults" and method == "POST":
+                request = json.loads(_body(environ) or b"{}")
+                fault = self.emulator.faults.set(request.pop("fault", ""), **request)
+                logger.warning("fault injected: %s", fault.as_dict())
+                body = {"faults": self.emulator.faults.snapshot()}
+            elif route == "faults" and method == "DELETE":
+                name = (parse_qs(environ.get("QUERY_STRING", "")).get("fault") or [None])[0]
+                cleared = self.emulator.faults.clear(name)
+                logger.warning("faults cleared: %s", ", ".join(cleared) or "none were set")
+                body = {"cleared": cleared, "faults": self.emulator.faults.snapshot()}
+            elif route == "faults":
+                body = {"faults": self.emulator.faults.snapshot()}
             elif route == "flush" and environ.get("REQUEST_METHOD") == "POST":
                 body = self.emulator.flush_delivery()
             elif route == "stats":
@@ -67,6 +94,9 @@ class AdminMiddleware:
             else:
                 start_response("404 Not Found", [("Content-Type", "application/json")])
                 return [json.dumps({"error": f"no admin route {path}"}).encode()]
+        except (ValueError, TypeError) as exc:  # a bad request (e.g. an unknown fault): say what is wrong
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [json.dumps({"error": str(exc)}).encode()]
         except Exception as exc:  # admin errors are reported, never crash the server
             start_response("500 Internal Server Error", [("Content-Type", "application/json")])
             return [json.dumps({"error": str(exc)}).encode()]
@@ -74,10 +104,32 @@ class AdminMiddleware:
         return [json.dumps(body).encode()]
 
 
+def _body(environ: dict) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _refuse(environ: dict, start_response, status: str, content_type: str, body: bytes):
+    _body(environ)  # the request must be read before answering on a kept-alive connection
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+_S3_SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+                b'<Message>Please reduce your request rate.</Message><RequestId>radstream-fault</RequestId></Error>')
+_KINESIS_THROUGHPUT = json.dumps({
+    "__type": "ProvisionedThroughputExceededException",
+    "message": "Rate exceeded for shard shardId-000000000000 (injected by the emulator's fault switch)"}).encode()
+
+
 class Emulator:
-    def __init__(self, host: str, port: int, work_dir: Path) -> None:
+    def __init__(self, host: str, port: int, work_dir: Path,
+                 async_retry_delays_s: tuple[float, ...] = AWS_RETRY_DELAYS_S) -> None:
         self.host, self.port, self.work_dir = host, port, work_dir
+        self.async_retry_delays_s = async_retry_delays_s
         self.started_at = time.time()
+        self.faults = FaultSwitch()
+        self.invoker = None
         self.runtime = None
         self.forwarder = None
         self._server = None
@@ -93,7 +145,11 @@ class Emulator:
         moto_patches.check_moto_version()
         endpoint = f"http://{self.host}:{self.port}"
         self.runtime = LambdaRuntime(self.work_dir / "lambda", base_env=_function_base_env(endpoint))
-        moto_patches.install_lambda_runtime(self.runtime)
+        self.runtime.faults = self.faults
+        self.invoker = moto_patches.install_async_invocations(self.runtime, self.async_retry_delays_s)
+        moto_patches.install_lambda_runtime(self.runtime, self.invoker)
+        moto_patches.install_atomic_conditional_puts()
+        moto_patches.install_start_execution_input_limit()
         moto_patches.install_dispatch_cache()
         moto_patches.install_state_machine_program_cache()
         moto_patches.install_jsonpath_cache()
@@ -116,6 +172,15 @@ class Emulator:
         self._server.start()
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         self.forwarder = _start_forwarder(endpoint)
+
+    def injected_refusal(self, origin: str, service: str, operation: str) -> tuple[str, str, bytes] | None:
+        """(status, content type, body) when an injected fault refuses this request, else None."""
+        if service == "s3" and self.faults.fires("s3-slowdown", origin=origin):
+            return "503 Slow Down", "application/xml", _S3_SLOWDOWN
+        if service == "kinesis" and operation in ("PutRecord", "PutRecords") and \
+                self.faults.fires("kinesis-throughput", origin=origin):
+            return "400 Bad Request", "application/x-amz-json-1.1", _KINESIS_THROUGHPUT
+        return None
 
     def served(self) -> dict:
         """Requests served since start (by origin, then "service:Operation") and CPU seconds per
@@ -140,6 +205,8 @@ class Emulator:
                 logger.exception("stopping the Firehose delivery failed")
         if self._server is not None:
             self._server.stop()
+        if self.invoker is not None:
+            self.invoker.shutdown()
         if self.runtime is not None:
             self.runtime.shutdown()
 
@@ -189,11 +256,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="port to listen on (default 4566)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where extracted function code and worker logs live (default: a temp dir)")
+    parser.add_argument("--async-retry-delays", default=",".join(f"{d:g}" for d in AWS_RETRY_DELAYS_S),
+                        help="seconds before each retry of a failed asynchronous invocation (default 60,120, "
+                             "Lambda's; the tests use shorter ones)")
     args = parser.parse_args(argv)
+    try:
+        delays = tuple(float(d) for d in args.async_retry_delays.split(","))
+    except ValueError:
+        parser.error(f"--async-retry-delays takes seconds separated by commas, got {args.async_retry_delays!r}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="radstream-emulator-"))
-    emulator = Emulator(args.host, args.port, work_dir)
+    emulator = Emulator(args.host, args.port, work_dir, delays)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

@@ -51,9 +51,12 @@ class RequestStats:
         self._counts: dict[str, Counter] = {}
         self.started_at = time.time()
 
-    def count_request(self, environ: dict) -> None:
+    def count_request(self, environ: dict) -> tuple[str, str, str]:
+        """Count one request; returns its (origin, service, operation)."""
         service, operation = classify(environ)
-        self._add(origin_of(environ.get("HTTP_USER_AGENT", "")), f"{service}:{operation}")
+        origin = origin_of(environ.get("HTTP_USER_AGENT", ""))
+        self._add(origin, f"{service}:{operation}")
+        return origin, service, operation
 
     def count_internal(self, origin: str, service: str, operation: str) -> None:
         self._add(origin, f"{service}:{operation}")

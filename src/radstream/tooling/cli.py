@@ -143,9 +143,30 @@ def cmd_down(args) -> int:
         localstack.down()
         console.print("stopped: localstack, model-server")
         return 0
-    stopped = embedded_stack(args).stop()
+    stack = embedded_stack(args)
+    if not args.force:
+        running = _running_executions(args, stack)
+        if running:
+            console.print(f"[red]error:[/red] {running} execution(s) are running; stopping the stack now would lose "
+                          f"them (its state is in memory). Wait for them (`radstream reconcile` shows what runs), or "
+                          f"`radstream down --force` and `radstream redrive --all-failed` after the next `radstream up`")
+            return 1
+    stopped = stack.stop()
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     return 0
+
+
+def _running_executions(args, stack) -> int:
+    """Running executions of the pipeline on the embedded stack (0 when it does not answer)."""
+    if not stack.emulator_healthy():
+        return 0
+    target = target_from_args(args, stack)
+    try:
+        pages = target.client("stepfunctions").get_paginator("list_executions").paginate(
+            stateMachineArn=target.names.state_machine_arn, statusFilter="RUNNING")
+        return sum(len(page["executions"]) for page in pages)
+    except ClientError:
+        return 0  # nothing deployed
 
 
 def cmd_status(args) -> int:
@@ -443,6 +464,123 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_failures(args) -> int:
+    from radstream.tooling.recovery.checks import failed_studies
+    from radstream.tooling.recovery.durations import parse_since
+    from radstream.tooling.recovery.inventory import read_inventory
+
+    since = parse_since(args.since)
+    target = _reachable_target(args)
+    rows = failed_studies(read_inventory(target), since)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+        return 0
+    table = Table(title=f"failed studies ({len(rows)})" + (f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""))
+    for column in ("study", "code", "reason", "when", "stage", "attempt"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(r.study_id, f"[red]{r.code}[/red]", r.message, (r.when or "")[:19], r.stage or "",
+                      r.execution or "")
+    _stdout_console().print(table)
+    if rows:
+        console.print("run them again once the cause is fixed: `radstream redrive STUDY...` or `--all-failed`")
+    return 0
+
+
+def cmd_reconcile(args) -> int:
+    from radstream.tooling.recovery.checks import FINDING_KINDS, reconcile
+    from radstream.tooling.recovery.durations import parse_duration, parse_since
+    from radstream.tooling.recovery.inventory import read_inventory
+
+    since, stuck_after, grace = parse_since(args.since), parse_duration(args.stuck_after), parse_duration(args.grace)
+    target = _reachable_target(args)
+    report = reconcile(read_inventory(target), since=since, stuck_after=stuck_after, grace=grace)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        out = _stdout_console()
+        out.print(f"{report.studies} uploads: {report.succeeded} succeeded, {report.failed} failed, "
+                  f"{report.running} running; " + ", ".join(f"{len(report.of_kind(k))} {k}" for k in FINDING_KINDS))
+        if report.findings:
+            table = Table(title="reconcile: what does not add up")
+            for column in ("study", "finding", "detail"):
+                table.add_column(column, overflow="fold")
+            for f in report.findings:
+                table.add_row(f.study_id, f"[yellow]{f.kind}[/yellow]", f.detail)
+            out.print(table)
+    return 1 if report.findings else 0
+
+
+def cmd_redrive(args) -> int:
+    from radstream.tooling.client import PipelineClient
+    from radstream.tooling.recovery import redrive
+    from radstream.tooling.recovery.inventory import read_inventory
+
+    if not args.studies and not args.all_failed:
+        console.print("[red]error:[/red] name the studies to redrive, or --all-failed")
+        return 2
+    target = _reachable_target(args)
+    inventory = read_inventory(target)
+    plans = redrive.plan(inventory, args.studies, all_failed=args.all_failed)
+    if not args.dry_run:
+        plans = redrive.apply(target, inventory, plans)
+    records = {}
+    if args.wait and not args.dry_run:
+        client = PipelineClient(target)
+        for item in plans:
+            if item.started:
+                records[item.study_id] = client.wait(item.study_id, timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps([dict(p.as_dict(), record=records.get(p.study_id)) for p in plans], indent=2, default=str))
+    else:
+        table = Table(title="redrive" + (" (dry run: nothing changed)" if args.dry_run else ""))
+        for column in ("study", "action", "why", "new attempt", "outcome"):
+            table.add_column(column, overflow="fold")
+        for p in plans:
+            outcome = (f"[red]{p.error}[/red]" if p.error else records[p.study_id]["status"] if p.study_id in records
+                       else "started" if p.started else "")
+            table.add_row(p.study_id, p.action, p.reason, p.execution_name or ("trigger" if p.action == "trigger" else ""),
+                          outcome)
+        _stdout_console().print(table)
+    failed = [p for p in plans if p.error or (p.study_id in records and records[p.study_id]["status"] != "SUCCEEDED")]
+    return 1 if failed else 0
+
+
+def cmd_fault(args) -> int:
+    from radstream.tooling import faults
+
+    if selected_target(args) != "embedded":
+        raise TargetError("fault injection exists on the embedded target only")
+    stack = embedded_stack(args)
+    if args.action != "list" and not stack.emulator_healthy():
+        raise StackError(f"the embedded stack is not running on {stack.endpoint_url}: `radstream up` first")
+    if args.action == "set":
+        if not args.name:
+            console.print(f"[red]error:[/red] name the fault: {', '.join(faults.KINDS)}")
+            return 2
+        origins = args.origins.split(",") if args.origins else None
+        console.print("injected " + faults.inject(stack, args.name, rate=args.rate, count=args.count,
+                                                  function=args.function, seconds=args.seconds, origins=origins))
+        return 0
+    if args.action == "clear":
+        cleared = faults.clear(stack, args.name)
+        console.print("cleared: " + (", ".join(cleared) if cleared else "nothing was set"))
+        return 0
+    if not stack.emulator_healthy():
+        for kind in faults.KINDS.values():
+            print(f"{kind.name:20s} {kind.what}")
+        return 0
+    found = faults.active(stack)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    elif found:
+        for fault in found:
+            print(json.dumps(fault))
+    else:
+        print("no fault is set (the faults: " + ", ".join(faults.KINDS) + ")")
+    return 0
+
+
 def cmd_query(args) -> int:
     from radstream.tooling.query_command import run
 
@@ -463,7 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="emulator port (default 4566, or RADSTREAM_EMULATOR_PORT)")
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("down", help="stop the stack")
+    p = sub.add_parser("down", help="stop the stack (refuses while executions run, unless --force)")
+    p.add_argument("--force", action="store_true",
+                   help="stop even while executions run (they are lost; `radstream redrive --all-failed` after `up`)")
     add_target_argument(p)
     p.set_defaults(func=cmd_down)
 
@@ -564,6 +704,60 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default radstream-report/)")
     add_target_argument(p)
     p.set_defaults(func=cmd_report)
+
+    since_help = "only what happened since: a duration back from now (30m, 2h, 1d) or an ISO 8601 time"
+    p = sub.add_parser("failures", help="list failed studies with their error code and reason",
+                       description="Every study whose current state is a failure: a failure record (the workflow's, "
+                                   "or the upload trigger's refusal), an upload event the trigger failed on through "
+                                   "its retries (its failure queue), or an execution that ended without a record.")
+    p.add_argument("--since", help=since_help)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_failures)
+
+    p = sub.add_parser("redrive", help="run failed or lost studies again once the cause is fixed",
+                       description="Runs each study again: a new execution of its input as <study>.attempt-<n> (its "
+                                   "failure record moves to attempts/<study>/ in the results bucket), or, when its "
+                                   "execution never started or was lost, the upload trigger again. Never touches a "
+                                   "study that succeeded, one still running, or an upload refused for good.")
+    p.add_argument("studies", nargs="*", metavar="STUDY", help="study ids")
+    p.add_argument("--all-failed", action="store_true", help="every study `radstream failures` lists")
+    p.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    p.add_argument("--wait", action="store_true", help="wait for each redriven study's terminal record")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait per study with --wait (default 600)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_redrive)
+
+    p = sub.add_parser("reconcile", help="compare uploads with terminal records: missing, stuck, orphaned, duplicated",
+                       description="Exit status 1 when anything does not add up. missing: a complete upload with no "
+                                   "terminal record and nothing running; stuck: an execution running too long; "
+                                   "orphaned: an image without a sidecar (or the reverse) past the grace period; "
+                                   "duplicated: a result and a failure for one study, an overwritten upload, or "
+                                   "several images in one study.")
+    p.add_argument("--since", help=since_help)
+    p.add_argument("--stuck-after", default="20m", help="a running execution older than this is stuck (default 20m)")
+    p.add_argument("--grace", default="10m", help="a half-uploaded study older than this is orphaned (default 10m)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_reconcile)
+
+    from radstream.tooling.faults import KINDS as FAULT_KINDS
+
+    p = sub.add_parser("fault", help="inject a fault into the embedded stack, or clear it (off by default)",
+                       description="Fault injection on the embedded target, to watch RadStream survive it:\n"
+                                   + "\n".join(f"  {k.name:19s} {k.what}" for k in FAULT_KINDS.values()),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("set", "clear", "list"), help="set a fault, clear one (or all), list them")
+    p.add_argument("name", nargs="?", choices=list(FAULT_KINDS), metavar="FAULT", help="the fault")
+    p.add_argument("--rate", type=float, help="fraction of requests or invocations that fail (default 1)")
+    p.add_argument("--count", type=int, help="fail only this many times")
+    p.add_argument("--function", help="lambda-crash/lambda-oom: the function (e.g. radstream-run-inference)")
+    p.add_argument("--seconds", type=float, help="model-server-slow: how late inference answers (default 90)")
+    p.add_argument("--origins", help="s3-slowdown/kinesis-throughput: whose requests (lambda,client; default lambda)")
+    p.add_argument("--json", action="store_true", help="list: machine-readable output")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_fault)
 
     from radstream.tooling.query_command import add_arguments as add_query_arguments
 

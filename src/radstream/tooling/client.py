@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from radstream.deployed import s3_layout
 from radstream.deployed.intake.study_id import study_id_problem
@@ -38,6 +38,8 @@ from radstream.tooling.errors import InvalidStudyError, StudyIdTakenError
 from radstream.tooling.stack import emulator_admin
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+TARGET_UNREACHABLE = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
+UNREACHABLE_GIVE_UP_S = 60.0  # a restart of the embedded stack takes a few seconds
 POLL_INTERVAL_S = 0.2  # where no completion signal exists (LocalStack, AWS): steady, short
 
 
@@ -107,17 +109,23 @@ class PipelineClient:
         self.s3 = target.client("s3")
         self.sfn = target.client("stepfunctions")
 
-    def execution_arn(self, study_id: str) -> str:
+    def execution_arn(self, study_id: str, attempt: int = 1) -> str:
         return (f"arn:aws:states:{self.names.region}:{self.names.account_id}:execution:"
-                f"{self.names.state_machine}:{execution_name_for(study_id)}")
+                f"{self.names.state_machine}:{execution_name_for(study_id, attempt)}")
 
     def _describe(self, study_id: str) -> dict | None:
-        try:
-            return self.sfn.describe_execution(executionArn=self.execution_arn(study_id))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "ResourceNotFoundException"):
-                return None
-            raise
+        """The study's latest attempt (``radstream redrive`` runs ``<study>.attempt-<n>``), or None."""
+        latest, attempt = None, 1
+        while True:
+            try:
+                found = self.sfn.describe_execution(executionArn=self.execution_arn(study_id, attempt))
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "ResourceNotFoundException"):
+                    return latest
+                raise
+            if found["status"] in ("RUNNING", "SUCCEEDED"):
+                return found
+            latest, attempt = found, attempt + 1
 
     def execution_exists(self, study_id: str) -> bool:
         return self._describe(study_id) is not None
@@ -189,18 +197,43 @@ class PipelineClient:
     def wait(self, study_id: str, timeout_s: float = 300.0) -> dict[str, Any]:
         """The study's terminal record. On the embedded target the emulator says when the execution
         ends (one request, no poll interval added to what is measured); elsewhere DescribeExecution
-        is polled at a steady short interval."""
+        is polled at a steady short interval.
+
+        If the target stops answering, or the embedded emulator is restarted while the study runs (its
+        state is in memory: the execution is gone), the answer is a ``LOST`` record saying so, not a
+        traceback; `radstream reconcile` lists such studies and `radstream redrive` runs them again."""
         deadline = time.monotonic() + timeout_s
         signalled = self.target.name == "embedded"
+        emulator = self._emulator_started_at()
         execution = None
+        unreachable_since = None
         while True:
             remaining = deadline - time.monotonic()
-            if signalled and remaining > 0:
-                # Until the execution exists, look again soon: the trigger may refuse the upload instead.
-                answer = emulator_admin.wait_for_execution(self.target.endpoint_url, self.execution_arn(study_id),
-                                                           min(remaining, 20.0 if execution is not None else 0.5))
-                signalled = answer is not None  # an emulator without the route: poll instead
-            execution = self._describe(study_id)
+            try:
+                if signalled and remaining > 0:
+                    # Until the execution exists, look again soon: the trigger may refuse the upload instead.
+                    arn = execution["executionArn"] if execution else self.execution_arn(study_id)
+                    answer = emulator_admin.wait_for_execution(
+                        self.target.endpoint_url, arn, min(remaining, 20.0 if execution is not None else 0.5))
+                    signalled = answer is not None or self._emulator_started_at() is not None
+                seen, execution = execution, self._describe(study_id)
+            except TARGET_UNREACHABLE as exc:
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since > UNREACHABLE_GIVE_UP_S or time.monotonic() > deadline:
+                    return self._lost(study_id, execution, "TargetUnreachable",
+                                      f"the target stopped answering while the study ran ({type(exc).__name__}); "
+                                      f"once it is back, `radstream reconcile` lists the study and `radstream redrive "
+                                      f"{study_id}` runs it again")
+                time.sleep(1.0)
+                continue
+            if unreachable_since is not None or (seen is not None and execution is None):
+                unreachable_since = None
+                restarted = emulator is not None and self._emulator_started_at() not in (None, emulator)
+                if restarted or (seen is not None and execution is None):
+                    return self._lost(study_id, seen, "EmulatorRestarted",
+                                      "lost in an emulator restart: the embedded target keeps executions in memory, "
+                                      "so this study's execution is gone. `radstream reconcile` lists it; "
+                                      f"`radstream redrive {study_id}` runs it again from its upload")
             if execution is not None and execution["status"] in TERMINAL:
                 return self.record(study_id, execution)
             if execution is None:  # the upload trigger may have refused the upload without starting anything
@@ -213,6 +246,18 @@ class PipelineClient:
                         "error": {"code": "ClientTimeout", "message": f"waited {timeout_s:.0f} s; execution {state}"}}
             if not signalled:
                 time.sleep(POLL_INTERVAL_S)
+
+    def _emulator_started_at(self) -> float | None:
+        """When the embedded emulator started (None elsewhere, or when it does not answer)."""
+        if self.target.name != "embedded":
+            return None
+        health = emulator_admin.health(self.target.endpoint_url)
+        return health.get("started_at") if health else None
+
+    def _lost(self, study_id: str, execution: dict | None, code: str, message: str) -> dict[str, Any]:
+        return {"study_id": study_id, "status": "LOST",
+                "execution_arn": execution["executionArn"] if execution else self.execution_arn(study_id),
+                "error": {"code": code, "message": message}}
 
     def record(self, study_id: str, execution: dict) -> dict[str, Any]:
         latency_ms = None

@@ -15,7 +15,10 @@ from radstream.deployed.errors import StudyNotFoundError
 from radstream.deployed.intake.errors import ImageChangedError
 from radstream.deployed.s3_layout import parse_s3_uri, s3_uri
 
-_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+# Throttling (S3 503 SlowDown, Step Functions ThrottlingException) is retried with backoff up to 8
+# attempts: transient refusals cost time, not studies. Short per-attempt timeouts keep a stalled call
+# well inside the function's timeout; a function that times out anyway is retried by the workflow.
+_CONFIG = Config(retries={"max_attempts": 8, "mode": "standard"}, connect_timeout=3, read_timeout=15)
 
 
 @functools.cache

@@ -12,6 +12,7 @@ they raise are in :mod:`radstream.deployed.inference.errors`.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -23,6 +24,10 @@ from .findings import CHESTXRAY14_LABELS, NO_FINDING, summarize
 __all__ = ["infer", "OIPClient", "InferResponse", "summarize", "CHESTXRAY14_LABELS", "NO_FINDING", "get_client"]
 
 DEFAULT_TIMEOUT_S = 30.0
+# How long one RunInference invocation keeps retrying an unreachable or busy model server: every
+# attempt the workflow makes spends at least this long, so its Retry covers an outage of
+# (attempts x WAIT_PER_INVOCATION_S); tests/unit/definition/test_retry_budget.py checks the sum.
+WAIT_PER_INVOCATION_S = 15.0
 
 
 _clients: dict[tuple, OIPClient] = {}
@@ -41,11 +46,12 @@ def get_client(endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> OIPClient
         return c
 
 
-def _model_metadata(client: OIPClient, model_name: str, model_version: str | None) -> dict:
+def _model_metadata(client: OIPClient, model_name: str, model_version: str | None,
+                    deadline: float | None = None) -> dict:
     key = (client.endpoint, model_name, model_version)
     meta = _metadata.get(key)
     if meta is None:
-        meta = client.model_metadata(model_name, model_version)
+        meta = client.model_metadata(model_name, model_version, deadline=deadline)
         _metadata[key] = meta
     return meta
 
@@ -59,8 +65,12 @@ def infer(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     threshold: float | None = None,
     request_id: str | None = None,
+    wait_s: float | None = None,
 ) -> dict:
     """Run one image tensor (shape (1, C, H, W) or (C, H, W), float32) through the model.
+
+    ``wait_s``: keep retrying an unreachable or busy model server for that long in all, and never
+    longer (without it: the client's fixed number of retries).
 
     Raises InvalidTensorError (bad tensor), ModelServerUnavailableError (unreachable / 503
     after retries) or ModelServerError (the server refused the request or answered nonsense).
@@ -77,7 +87,8 @@ def infer(
         raise InvalidTensorError("tensor contains NaN or infinite values; the preprocessing step produced bad data")
 
     client = get_client(endpoint, timeout_s)
-    meta = _model_metadata(client, model_name, model_version)
+    deadline = time.monotonic() + wait_s if wait_s is not None else None
+    meta = _model_metadata(client, model_name, model_version, deadline)
     input_name = (meta.get("inputs") or [{}])[0].get("name", "input")
     output_names = [o.get("name") for o in meta.get("outputs") or []]
     output_name = "scores" if "scores" in output_names else (output_names[0] if output_names else "scores")
@@ -86,7 +97,7 @@ def infer(
     labels = labels.split(",") if isinstance(labels, str) and labels else list(CHESTXRAY14_LABELS)
 
     resp = client.infer(model_name, {input_name: arr}, model_version=model_version,
-                        request_id=request_id or uuid.uuid4().hex, outputs=[output_name])
+                        request_id=request_id or uuid.uuid4().hex, outputs=[output_name], deadline=deadline)
     scores = resp.outputs.get(output_name)
     if scores is None:
         raise ModelServerError(f"model server response has no output '{output_name}'")

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 RETRY_STATUSES = {502, 503, 504}
+MIN_ATTEMPT_S = 0.5  # with a deadline: the least time worth another attempt
 
 _DTYPES = {
     "BOOL": np.dtype(np.bool_), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"),
@@ -93,32 +94,46 @@ class OIPClient:
 
     # ---- transport ---------------------------------------------------------------------
     def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: dict | None = None) -> urllib3.BaseHTTPResponse:
+                 headers: dict | None = None, deadline: float | None = None) -> urllib3.BaseHTTPResponse:
+        """One request with retries on connection errors, timeouts and 502/503/504. Without a
+        ``deadline`` (``time.monotonic()`` value) it makes ``retries`` more attempts; with one it keeps
+        retrying until the deadline and never waits past it (each attempt's timeouts are cut to fit),
+        so a caller inside a Lambda function gets ModelServerUnavailableError before its own timeout."""
         url = self.endpoint + path
         last = ""
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             if attempt:
-                delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                time.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic() - MIN_ATTEMPT_S))
+                time.sleep(delay)
+            attempt += 1
+            timeout = self.timeout
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                timeout = urllib3.Timeout(connect=min(self.timeout.connect_timeout, left),
+                                          read=min(self.timeout.read_timeout, left))
             try:
                 resp = self.http.request(method, url, body=body, headers=headers,
-                                         timeout=self.timeout, retries=False, preload_content=True)
+                                         timeout=timeout, retries=False, preload_content=True)
             except urllib3.exceptions.HTTPError as exc:  # connect refused/timeout, read timeout, reset
                 last = f"{type(exc).__name__}: {exc}"
-                log.warning("model server request failed", extra={"url": url, "attempt": attempt + 1,
+                log.warning("model server request failed", extra={"url": url, "attempt": attempt,
                                                                   "error": last})
-                continue
-            if resp.status in RETRY_STATUSES:
+            else:
+                if resp.status not in RETRY_STATUSES:
+                    return resp
                 last = f"HTTP {resp.status}: {_error_text(resp)}"
-                log.warning("model server busy", extra={"url": url, "attempt": attempt + 1, "error": last})
-                continue
-            return resp
+                log.warning("model server busy", extra={"url": url, "attempt": attempt, "error": last})
+            if (attempt > self.retries if deadline is None else deadline - time.monotonic() < MIN_ATTEMPT_S):
+                break
         raise ModelServerUnavailableError(
-            f"model server at {self.endpoint} unavailable after {self.retries + 1} attempts ({last}); "
+            f"model server at {self.endpoint} unavailable after {attempt} attempts ({last}); "
             "check that it is running (radstream status) and that RADSTREAM_MODEL_ENDPOINT points to it")
 
-    def _json(self, method: str, path: str) -> dict:
-        resp = self._request(method, path)
+    def _json(self, method: str, path: str, deadline: float | None = None) -> dict:
+        resp = self._request(method, path, deadline=deadline)
         if resp.status != 200:
             raise ModelServerError(f"model server answered {method} {path} with HTTP {resp.status}: "
                                    f"{_error_text(resp)}")
@@ -150,8 +165,8 @@ class OIPClient:
         except ModelServerUnavailableError:
             return False
 
-    def model_metadata(self, model_name: str, model_version: str | None = None) -> dict:
-        return self._json("GET", self._model_path(model_name, model_version))
+    def model_metadata(self, model_name: str, model_version: str | None = None, deadline: float | None = None) -> dict:
+        return self._json("GET", self._model_path(model_name, model_version), deadline=deadline)
 
     def infer(
         self,
@@ -163,6 +178,7 @@ class OIPClient:
         binary_input: bool = True,
         binary_output: bool = True,
         outputs: list[str] | None = None,
+        deadline: float | None = None,
     ) -> InferResponse:
         header: dict = {}
         if request_id is not None:
@@ -189,7 +205,7 @@ class OIPClient:
         if blobs:
             headers[HEADER_LENGTH] = str(len(head))
         path = self._model_path(model_name, model_version) + "/infer"
-        resp = self._request("POST", path, body=head + b"".join(blobs), headers=headers)
+        resp = self._request("POST", path, body=head + b"".join(blobs), headers=headers, deadline=deadline)
         if resp.status != 200:
             raise ModelServerError(f"model server refused inference on model '{model_name}' "
                                    f"(HTTP {resp.status}): {_error_text(resp)}")

@@ -2,14 +2,15 @@
 
 Both run as background processes of their own (own session, logs under the state dir), so
 ``radstream up`` returns while they keep serving, and ``radstream down`` finds them again
-through the pid files. The test suite uses the same class on free ports.
+through the state file, which records each process's identity (pid, start time, command line):
+a process is signalled only while it is still the one this manager started (``processes``).
+The test suite uses the same class on free ports.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from radstream.infra.targets import DEFAULT_EMULATOR_PORT, DEFAULT_MODEL_PORT
 from radstream.tooling.errors import StackError
-from radstream.tooling.stack import emulator_admin
+from radstream.tooling.stack import emulator_admin, processes
 
 DEFAULT_STATE_DIR = Path(os.environ.get("RADSTREAM_STATE_DIR", ".radstream"))
 
@@ -76,7 +77,7 @@ class Service:
 
 class EmbeddedStack:
     def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None,
-                 model_port: int | None = None) -> None:
+                 model_port: int | None = None, emulator_options: list[str] | None = None) -> None:
         self.state_dir = Path(state_dir)
         saved = self._load_state()
         self.port = port or saved.get("port") or int(os.environ.get("RADSTREAM_EMULATOR_PORT", DEFAULT_EMULATOR_PORT))
@@ -85,19 +86,22 @@ class EmbeddedStack:
         # Extra model-server flags (e.g. --max-batch-size 1): kept in the state file, so a restart with
         # other options (A/B experiments) is visible to `status` and can be undone.
         self.model_options: list[str] = list(saved.get("model_options", []))
+        # Extra emulator flags (e.g. --async-retry-delays 1,2 in the tests); kept like model_options.
+        self.emulator_options: list[str] = list(emulator_options if emulator_options is not None
+                                                else saved.get("emulator_options", []))
 
     # -- services -------------------------------------------------------------------------
     @property
     def emulator(self) -> Service:
         return Service("emulator", self.port, emulator_admin.HEALTH_PATH,
                        [sys.executable, "-m", "radstream.emulator", "--port", str(self.port),
-                        "--work-dir", str((self.state_dir / "emulator").resolve())])
+                        "--work-dir", str((self.state_dir / "emulator").resolve()), *self.emulator_options])
 
     @property
     def model_server(self) -> Service:
         return Service("model-server", self.model_port, "/v2/health/ready",
                        [sys.executable, "-m", "radstream_model_server", "--host", "127.0.0.1",
-                        "--port", str(self.model_port), *self.model_options])
+                        "--port", str(self.model_port), "--fault-injection", *self.model_options])
 
     @property
     def endpoint_url(self) -> str:
@@ -117,11 +121,15 @@ class EmbeddedStack:
         except (OSError, ValueError):
             return {}
 
-    def _save_state(self, pids: dict) -> None:
+    def _processes(self) -> dict:
+        """Service name -> the identity of the process this manager started for it."""
+        return dict(self._load_state().get("processes", {}))
+
+    def _save_state(self, started: dict) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._state_file().write_text(json.dumps(
-            {"port": self.port, "model_port": self.model_port, "model_options": self.model_options, "pids": pids,
-             "started_at": time.time()}, indent=2))
+            {"port": self.port, "model_port": self.model_port, "model_options": self.model_options,
+             "emulator_options": self.emulator_options, "processes": started, "started_at": time.time()}, indent=2))
 
     def log_path(self, service: Service) -> Path:
         return self.state_dir / "logs" / f"{service.name}.log"
@@ -130,13 +138,15 @@ class EmbeddedStack:
     def start(self, timeout_s: float = 60.0, *, model_server: bool = True) -> None:
         """Start whatever is not already running (the emulator alone without ``model_server``); raise
         StackError naming the log to read."""
-        pids = self._load_state().get("pids", {})
+        started = self._processes()
         for service in (self.emulator, self.model_server) if model_server else (self.emulator,):
             if not service.healthy():
-                pids[service.name] = self._launch(service, pids, timeout_s)
-        self._save_state(pids)
+                started[service.name] = self._launch(service, started, timeout_s)
+            elif not processes.is_same(started.get(service.name)):
+                started.pop(service.name, None)  # it answers, but it is not a process we started: leave it alone
+        self._save_state(started)
 
-    def _launch(self, service: Service, pids: dict, timeout_s: float) -> int:
+    def _launch(self, service: Service, started: dict, timeout_s: float) -> dict:
         if not port_is_free(service.port):
             raise StackError(f"port {service.port} is taken by another program; stop it or choose another "
                              f"port (RADSTREAM_EMULATOR_PORT / RADSTREAM_MODEL_PORT)")
@@ -145,36 +155,50 @@ class EmbeddedStack:
         with open(log, "ab") as out:
             process = subprocess.Popen(service.command, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        self._save_state({**pids, service.name: process.pid})
+        self._save_state({**started, service.name: {"pid": process.pid}})
         deadline = time.monotonic() + timeout_s
         while not service.healthy():
             if process.poll() is not None:
                 raise StackError(f"{service.name} exited with status {process.returncode}; see {log}")
             if time.monotonic() > deadline:
+                process.kill()  # certainly ours: this call started it
                 raise StackError(f"{service.name} did not become healthy in {timeout_s:.0f} s; see {log}")
             time.sleep(0.1)
-        return process.pid
+        # Its identity once it serves: right after the fork the command line is still this process's.
+        record = processes.identity(process.pid) or {"pid": process.pid}
+        self._save_state({**started, service.name: record})
+        return record
 
-    def restart_model_server(self, options: list[str], timeout_s: float = 60.0) -> None:
-        """Stop the model server and start it again with ``options`` (extra command-line flags)."""
-        pids = self._load_state().get("pids", {})
-        pid = pids.pop(self.model_server.name, None)
-        if pid is not None:
-            _terminate(pid)
+    def restart_model_server(self, options: list[str] | None = None, timeout_s: float = 60.0) -> None:
+        """Stop the model server and start it again (with ``options``, extra command-line flags, if given)."""
+        self.stop_model_server()
+        if options is not None:
+            self.model_options = list(options)
+        started = self._processes()
+        started[self.model_server.name] = self._launch(self.model_server, started, timeout_s)
+        self._save_state(started)
+
+    def stop_model_server(self) -> str:
+        """Stop the model server this manager started (``stopped``/``gone``/``not ours``)."""
+        started = self._processes()
+        outcome = processes.terminate(started.pop(self.model_server.name, None))
         deadline = time.monotonic() + 10
-        while not port_is_free(self.model_port) and time.monotonic() < deadline:
+        while outcome == processes.STOPPED and not port_is_free(self.model_port) and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.model_options = list(options)
-        pids[self.model_server.name] = self._launch(self.model_server, pids, timeout_s)
-        self._save_state(pids)
+        self._save_state(started)
+        return outcome
 
     def stop(self) -> list[str]:
-        stopped = [name for name, pid in self._load_state().get("pids", {}).items() if _terminate(pid)]
+        """Stop the services this manager started; returns what happened to each (a process whose pid
+        now belongs to another program is left alone, and said so)."""
+        outcomes = [f"{name}" if outcome == processes.STOPPED else f"{name} ({outcome}: not signalled)"
+                    for name, record in self._processes().items()
+                    if (outcome := processes.terminate(record)) != processes.GONE]
         try:
             self._state_file().unlink()
         except OSError:
             pass
-        return stopped
+        return outcomes
 
     def status(self) -> dict:
         emulator = _get_json(self.emulator.url() + self.emulator.health_path)
@@ -191,7 +215,8 @@ class EmbeddedStack:
         stats = emulator_admin.stats(self.emulator.url())
         if stats is None:
             return None
-        pid = self._load_state().get("pids", {}).get(self.model_server.name)
+        record = self._processes().get(self.model_server.name)
+        pid = processes.pid_of(record) if processes.is_same(record) else None
         cpu = process_cpu_seconds(pid) if pid else None
         if cpu is not None:
             stats["processes"].append({"role": "model-server", "pid": pid, "cpu_s": cpu})
@@ -206,22 +231,3 @@ class EmbeddedStack:
         if stats is None:
             raise StackError(f"could not flush telemetry delivery at {self.emulator.url()}; see {self.log_path(self.emulator)}")
         return stats
-
-
-def _terminate(pid: int) -> bool:
-    """SIGTERM a service's process group, SIGKILL after 5 s; False if it was not running."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return False
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return True

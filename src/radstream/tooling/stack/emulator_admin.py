@@ -17,18 +17,30 @@ log = logging.getLogger(__name__)
 HEALTH_PATH = "/_radstream/health"
 FLUSH_PATH = "/_radstream/flush"
 STATS_PATH = "/_radstream/stats"
+FAULTS_PATH = "/_radstream/faults"
 WAIT_PATH = "/_radstream/executions/wait"
 
 
-def _call(url: str, *, post: bool, timeout: float) -> dict | None:
-    request = urllib.request.Request(url, data=b"{}" if post else None, method="POST" if post else "GET",
+def _call(url: str, *, post: bool, timeout: float, method: str | None = None, body: dict | None = None) -> dict | None:
+    data = json.dumps(body or {}).encode() if post or body is not None else None
+    request = urllib.request.Request(url, data=data, method=method or ("POST" if post else "GET"),
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:  # the route answered: an error worth showing (e.g. a bad fault)
+        try:
+            detail = json.loads(exc.read() or b"{}").get("error")
+        except ValueError:
+            detail = None
+        raise AdminError(detail or f"{url} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         log.debug("emulator admin call %s failed: %s", url, exc)
         return None
+
+
+class AdminError(RuntimeError):
+    """An admin route refused the request; the message says why."""
 
 
 def health(endpoint_url: str, timeout: float = 2.0) -> dict | None:
@@ -78,3 +90,22 @@ def wait_for_execution(endpoint_url: str, execution_arn: str, timeout_s: float) 
     poll DescribeExecution instead)."""
     query = urllib.parse.urlencode({"arn": execution_arn, "timeout": f"{timeout_s:.3f}"})
     return _call(f"{endpoint_url.rstrip('/')}{WAIT_PATH}?{query}", post=False, timeout=timeout_s + 10)
+
+
+def faults(endpoint_url: str, timeout: float = 5.0) -> list[dict] | None:
+    """The faults injected now, or None when no emulator answers."""
+    answer = _call(endpoint_url.rstrip("/") + FAULTS_PATH, post=False, timeout=timeout)
+    return None if answer is None else answer["faults"]
+
+
+def set_fault(endpoint_url: str, fault: str, timeout: float = 5.0, **params) -> list[dict] | None:
+    """Inject ``fault`` (``rate``, ``count``, ``function``, ``origins``); AdminError when refused."""
+    answer = _call(endpoint_url.rstrip("/") + FAULTS_PATH, post=True, timeout=timeout,
+                   body={"fault": fault, **{k: v for k, v in params.items() if v is not None}})
+    return None if answer is None else answer["faults"]
+
+
+def clear_faults(endpoint_url: str, fault: str | None = None, timeout: float = 5.0) -> list[str] | None:
+    query = "?" + urllib.parse.urlencode({"fault": fault}) if fault else ""
+    answer = _call(endpoint_url.rstrip("/") + FAULTS_PATH + query, post=False, timeout=timeout, method="DELETE")
+    return None if answer is None else answer["cleared"]
