@@ -42,6 +42,8 @@ def is_same(record: Any) -> bool:
 
 
 def pid_of(record: Any) -> int | None:
+    if isinstance(record, int):
+        return record
     return record.get("pid") if isinstance(record, dict) else None
 
 
