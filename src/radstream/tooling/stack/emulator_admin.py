@@ -21,7 +21,8 @@ FAULTS_PATH = "/_radstream/faults"
 WAIT_PATH = "/_radstream/executions/wait"
 
 
-def _call(url: str, *, post: bool, timeout: float, method: str | None = None, body: dict | None = None) -> dict | None:
+def _call(url: str, *, post: bool, timeout: float, method: str | None = None, body: dict | None = None,
+          raise_refusal: bool = False) -> dict | None:
     data = json.dumps(body or {}).encode() if post or body is not None else None
     request = urllib.request.Request(url, data=data, method=method or ("POST" if post else "GET"),
                                      headers={"Content-Type": "application/json"})
@@ -29,6 +30,9 @@ def _call(url: str, *, post: bool, timeout: float, method: str | None = None, bo
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:  # the route answered: an error worth showing (e.g. a bad fault)
+        if not raise_refusal:
+            log.debug("emulator admin call %s answered HTTP %s", url, exc.code)
+            return None
         try:
             detail = json.loads(exc.read() or b"{}").get("error")
         except ValueError:
@@ -100,7 +104,7 @@ def faults(endpoint_url: str, timeout: float = 5.0) -> list[dict] | None:
 
 def set_fault(endpoint_url: str, fault: str, timeout: float = 5.0, **params) -> list[dict] | None:
     """Inject ``fault`` (``rate``, ``count``, ``function``, ``origins``); AdminError when refused."""
-    answer = _call(endpoint_url.rstrip("/") + FAULTS_PATH, post=True, timeout=timeout,
+    answer = _call(endpoint_url.rstrip("/") + FAULTS_PATH, post=True, timeout=timeout, raise_refusal=True,
                    body={"fault": fault, **{k: v for k, v in params.items() if v is not None}})
     return None if answer is None else answer["faults"]
 
