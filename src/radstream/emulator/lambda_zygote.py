@@ -22,7 +22,7 @@ import socket
 import sys
 
 PRELOAD = ("boto3", "botocore.session", "numpy", "PIL.Image", "PIL.PngImagePlugin", "PIL.JpegImagePlugin",
-           "pydicom", "urllib3")
+           "pydicom", "urllib3", "aws_lambda_powertools.metrics", "aws_lambda_powertools.logging")
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from urllib.parse import quote_plus
 import moto
 from moto.awslambda.models import LambdaFunction
 from moto.core.common_models import CloudFormationModel
+from moto.core.exceptions import JsonRESTError
 from moto.core.request import (PRESERVED_HEADER_NAMES_ENVIRON_KEY, environ_key_for_header,
                                should_preserve_original_header_name)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -45,6 +46,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from radstream.emulator.lambda_async import AsyncConfig, AsyncInvoker, Outcome
 from radstream.emulator.lambda_types import FunctionSpec, Invocation
 from radstream.emulator.lambda_runtime import LambdaRuntime
+from radstream.emulator.alarm_evaluation import AlarmSpec, Evaluation
+from radstream.emulator.metric_publisher import MetricPublisher
+from radstream.emulator.metric_store import MetricQueryError, MetricStore, epoch, metric_data
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +132,15 @@ SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
 
 
-def install_lambda_runtime(runtime: LambdaRuntime, invoker: AsyncInvoker | None = None) -> None:
+def install_lambda_runtime(runtime: LambdaRuntime, invoker: AsyncInvoker | None = None,
+                           metrics: MetricPublisher | None = None) -> None:
     """Route every Lambda invocation in this process to ``runtime`` (``InvocationType=Event`` to
     ``invoker``, which retries as Lambda does). Requests over Lambda's payload quotas are refused with
     ``RequestEntityTooLargeException`` (413), as Lambda refuses them; moto already turns an oversized
-    response into ``Function.ResponseSizeTooLarge``."""
-    from moto.core.exceptions import JsonRESTError
+    response into ``Function.ResponseSizeTooLarge``. With ``metrics``, invocations are counted as Lambda
+    counts them (``run_counted``) and a synchronous one beyond the function's reserved concurrency is
+    throttled, as on AWS: ``TooManyRequestsException`` (HTTP 429; in Step Functions
+    ``Lambda.TooManyRequestsException``)."""
 
     def invoke(self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         payload = body.decode("utf-8") if isinstance(body, bytes) else (body or "{}")
@@ -152,14 +159,10 @@ def install_lambda_runtime(runtime: LambdaRuntime, invoker: AsyncInvoker | None 
         if invocation_type == "Event":
             if invoker is not None:
                 invoker.submit(self.function_arn, payload)
-            else:
-                runtime.invoke_async(spec, payload, lambda inv: _ship_logs(self, inv))
+            else:  # (no invoker: no retries, and no concurrency count)
+                runtime.invoke_async(spec, payload, lambda inv: _invoked(self, inv, metrics))
             return b""
-        invocation = runtime.invoke(spec, payload)
-        try:
-            _ship_logs(self, invocation)
-        except Exception:  # logs are best effort; never fail the invocation for them
-            logger.exception("could not write CloudWatch Logs for %s", self.function_name)
+        invocation = run_counted(runtime, self, payload, metrics, throttle=True)
         if invocation.function_error:
             response_headers["x-amz-function-error"] = invocation.function_error
         tail = "\n".join(invocation.log_lines).encode("utf-8")[-4096:]
@@ -170,10 +173,65 @@ def install_lambda_runtime(runtime: LambdaRuntime, invoker: AsyncInvoker | None 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
 
 
+def run_counted(runtime: LambdaRuntime, function: LambdaFunction, payload: str, metrics: MetricPublisher | None,
+                throttle: bool) -> Invocation:
+    """One invocation through ``runtime``, counted as Lambda counts it: in flight while it runs
+    (``ConcurrentExecutions``; with ``throttle``, refused with ``TooManyRequestsException`` when the
+    function's reserved concurrency is in flight already), then ``Invocations``/``Errors``/``Duration``,
+    its log lines shipped to CloudWatch Logs and their EMF metrics extracted."""
+    spec = spec_of(function)
+    account, region = _account_and_region(function.function_arn)
+    if metrics is not None:
+        reserved = _reserved_concurrency(function) if throttle else None
+        if metrics.begin_invocation(account, region, spec.name, reserved) is None:
+            raise _TooManyRequests()
+    try:
+        invocation = runtime.invoke(spec, payload)
+    finally:
+        if metrics is not None:
+            metrics.end_invocation(account, region, spec.name)
+    _invoked(function, invocation, metrics)
+    return invocation
+
+
+def _invoked(function: LambdaFunction, invocation: Invocation, metrics: MetricPublisher | None) -> None:
+    account, region = _account_and_region(function.function_arn)
+    try:
+        _ship_logs(function, invocation)
+        if metrics is not None:
+            metrics.invoked(account, region, function.function_name, invocation.duration_ms,
+                            bool(invocation.function_error))
+            metrics.log_lines(account, region, invocation.log_lines)
+    except Exception:  # logs and metrics are best effort; never fail the invocation for them
+        logger.exception("could not write CloudWatch Logs or metrics for %s", function.function_name)
+
+
+def _account_and_region(arn: str) -> tuple[str, str]:
+    parts = arn.split(":")
+    return parts[4], parts[3]
+
+
+def _reserved_concurrency(function: LambdaFunction) -> int | None:
+    reserved = getattr(function, "reserved_concurrency", None)
+    return None if reserved in (None, "") else int(reserved)
+
+
+class _TooManyRequests(JsonRESTError):
+    """Lambda's answer to an invocation beyond the function's reserved concurrency."""
+
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
+        self.description = json.dumps({"__type": self.error_type, "message": self.message,
+                                       "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"})
+
+
 # -- fidelity: what moto does differently from AWS where it matters to no study being lost ---------
 # Each function fills one gap, says what AWS does, and has a test in tests/functional/emulator.
 
-def install_async_invocations(runtime: LambdaRuntime, retry_delays_s: tuple[float, ...]) -> AsyncInvoker:
+def install_async_invocations(runtime: LambdaRuntime, retry_delays_s: tuple[float, ...],
+                              metrics: MetricPublisher | None = None) -> AsyncInvoker:
     """S3 notifications invoke Lambda asynchronously, with Lambda's retries and on-failure destination.
 
     moto calls the function synchronously inside the S3 request that stored the object and swallows any
@@ -191,11 +249,7 @@ def install_async_invocations(runtime: LambdaRuntime, retry_delays_s: tuple[floa
 
     def invoke(function_arn: str, payload: str) -> Outcome:
         function = function_of(function_arn)
-        invocation = runtime.invoke(spec_of(function), payload)
-        try:
-            _ship_logs(function, invocation)
-        except Exception:
-            logger.exception("could not write CloudWatch Logs for %s", function.function_name)
+        invocation = run_counted(runtime, function, payload, metrics, throttle=False)  # Lambda queues events
         return Outcome(invocation.payload, invocation.function_error, str(function.version))
 
     def config_of(function_arn: str) -> AsyncConfig:
@@ -794,6 +848,235 @@ def install_s3_bodies_on_disk(directory: str, max_in_memory: int = 64 * 1024) ->
 
 
 # =============================================================================================
+# CloudWatch: metrics answered as CloudWatch answers them, alarms evaluated, services' own metrics.
+# moto 5.2.5 keeps metric data in one list scanned by every query, computes no percentile, matches
+# dimensions as a subset, and never evaluates an alarm; the metric store (``metric_store``) and the
+# alarm evaluator (``alarm_evaluation``) do those jobs; the functions here connect them to moto.
+# =============================================================================================
+def metric_store(account: str, region: str) -> MetricStore:
+    """The metric store of one account and region (kept on moto's CloudWatch backend)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[account][region]
+    store = getattr(backend, "radstream_metrics", None)
+    if store is None:
+        with _metrics_lock:
+            store = getattr(backend, "radstream_metrics", None)
+            if store is None:
+                store = backend.radstream_metrics = MetricStore()
+    return store
+
+
+_metrics_lock = threading.Lock()
+
+
+def put_metric_data(account: str, region: str, namespace: str, members: list[dict]) -> None:
+    """PutMetricData in-process: how the emulator's own metrics arrive (no HTTP request)."""
+    metric_store(account, region).put(namespace, members)
+
+
+def install_cloudwatch_metrics() -> None:
+    """PutMetricData, GetMetricStatistics (with ``ExtendedStatistics``), GetMetricData (percentiles,
+    metric math) and ListMetrics answered from the metric store. What moto computed on the fly for
+    ``AWS/S3`` (its daily storage metrics) is not served."""
+    from moto.cloudwatch.exceptions import InvalidParameterCombination, InvalidParameterValue
+    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    if getattr(CloudWatchResponse.get_metric_data, "radstream_store", False):
+        return
+
+    def store_of(response: CloudWatchResponse) -> MetricStore:
+        return metric_store(response.current_account, response.region)
+
+    def put_metric_data_(self: CloudWatchBackend, namespace: str, metric_data: list[dict]) -> None:
+        for number, member in enumerate(metric_data, 1):
+            self._validate_parameters_put_metric_data(member, number)
+        metric_store(self.account_id, self.region_name).put(namespace, metric_data)
+
+    def get_metric_statistics(self: CloudWatchResponse) -> ActionResult:
+        statistics = self._get_param("Statistics", [])
+        extended = self._get_param("ExtendedStatistics", [])
+        if not statistics and not extended:
+            raise InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics")
+        try:
+            points = store_of(self).statistics(
+                self._get_param("Namespace"), self._get_param("MetricName"), self._get_param("Dimensions", []),
+                epoch(self._get_param("StartTime")), epoch(self._get_param("EndTime")),
+                self._get_int_param("Period"), statistics, extended, self._get_param("Unit"))
+        except MetricQueryError as exc:
+            raise InvalidParameterValue(str(exc)) from None
+        return ActionResult({"Label": self._get_param("MetricName"), "Datapoints": points})
+
+    def get_metric_data(self: CloudWatchResponse) -> ActionResult:
+        params = self._get_params()
+        queries = params.get("MetricDataQueries", [])
+        for number, query in enumerate(queries, 1):
+            if "MetricStat" not in query and "Expression" not in query:
+                raise InvalidParameterValue(f"The parameter MetricDataQueries.member.{number}.MetricStat is required.")
+        try:
+            results = metric_data(store_of(self), queries, epoch(params["StartTime"]), epoch(params["EndTime"]),
+                                  params.get("ScanBy") or "TimestampDescending")
+        except MetricQueryError as exc:
+            raise InvalidParameterValue(str(exc)) from None
+        return ActionResult({"MetricDataResults": results, "Messages": []})
+
+    def list_metrics(self: CloudWatchResponse) -> ActionResult:
+        found = store_of(self).list_metrics(self._get_param("Namespace"), self._get_param("MetricName"),
+                                            self._get_params().get("Dimensions", []))
+        start = int(self._get_param("NextToken") or 0)
+        page = found[start:start + 500]
+        return ActionResult({"Metrics": page, "NextToken": str(start + 500) if len(found) > start + 500 else None})
+
+    get_metric_data.radstream_store = True  # type: ignore[attr-defined]
+    CloudWatchBackend.put_metric_data = put_metric_data_  # type: ignore[method-assign]
+    CloudWatchResponse.get_metric_statistics = get_metric_statistics  # type: ignore[method-assign]
+    CloudWatchResponse.get_metric_data = get_metric_data  # type: ignore[method-assign]
+    CloudWatchResponse.list_metrics = list_metrics  # type: ignore[method-assign]
+
+
+def install_alarm_state_keeping() -> None:
+    """moto starts a new alarm in ``OK`` and resets its state when PutMetricAlarm updates it; CloudWatch
+    starts one in ``INSUFFICIENT_DATA`` and keeps the state of an updated one. The update time is kept
+    too (``configuration_updated_timestamp``): the evaluator evaluates a changed alarm at once."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = CloudWatchBackend.put_metric_alarm
+    if getattr(original, "radstream_stateful", False):
+        return
+
+    def put_metric_alarm(self: CloudWatchBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+        before = self.alarms.get(name)
+        alarm = original(self, name, *args, **kwargs)
+        if kwargs.get("rule") is None:
+            if before is None:
+                alarm.state_value, alarm.state_reason = "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation"
+            else:
+                alarm.state_value, alarm.state_reason = before.state_value, before.state_reason
+                alarm.state_reason_data, alarm.history = before.state_reason_data, before.history
+                alarm.state_updated_timestamp = before.state_updated_timestamp
+        return alarm
+
+    put_metric_alarm.radstream_stateful = True  # type: ignore[attr-defined]
+    CloudWatchBackend.put_metric_alarm = put_metric_alarm  # type: ignore[method-assign]
+
+
+def alarm_specs() -> list[AlarmSpec]:
+    """Every metric alarm of every account and region, as the evaluator reads them."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    specs = []
+    for account, regions in list(dict.items(cloudwatch_backends)):
+        for region, backend in list(dict.items(regions)):
+            for alarm in list(backend.alarms.values()):
+                if alarm.rule is None:  # composite alarms are not evaluated
+                    specs.append(_spec_of(alarm, account, region))
+    return specs
+
+
+def _spec_of(alarm: Any, account: str, region: str) -> AlarmSpec:
+    return AlarmSpec(
+        account=account, region=region, name=alarm.name, arn=alarm.alarm_arn,
+        period=int(alarm.period or 0), evaluation_periods=int(alarm.evaluation_periods),
+        threshold=float(alarm.threshold if alarm.threshold is not None else 0.0),
+        comparison_operator=alarm.comparison_operator, state=alarm.state_value,
+        namespace=alarm.namespace, metric_name=alarm.metric_name,
+        dimensions=[{"Name": d.name, "Value": d.value} for d in alarm.dimensions],
+        statistic=alarm.statistic, extended_statistic=alarm.extended_statistic, unit=alarm.unit,
+        metrics=[_query_of(q) for q in alarm.metric_data_queries],
+        datapoints_to_alarm=int(alarm.datapoints_to_alarm) if alarm.datapoints_to_alarm else None,
+        treat_missing_data=alarm.treat_missing_data or "missing", description=alarm.description or "",
+        actions_enabled=_true(alarm.actions_enabled), alarm_actions=list(alarm.alarm_actions or []),
+        ok_actions=list(alarm.ok_actions or []), insufficient_data_actions=list(alarm.insufficient_data_actions or []),
+        updated_at=epoch(alarm.configuration_updated_timestamp))
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _query_of(query: Any) -> dict:
+    """moto's ``MetricDataQuery`` of an alarm -> a GetMetricData query."""
+    out: dict[str, Any] = {"Id": query.id, "ReturnData": _true(query.return_data) if query.return_data is not None
+                           else False}
+    if query.label:
+        out["Label"] = query.label
+    if query.expression:
+        out["Expression"] = query.expression
+    if query.metric_stat is not None:
+        stat = query.metric_stat
+        out["MetricStat"] = {"Metric": {"Namespace": stat.metric.namespace, "MetricName": stat.metric.metric_name,
+                                        "Dimensions": [{"Name": d.name, "Value": d.value} for d in stat.metric.dimensions]},
+                             "Period": int(stat.period), "Stat": stat.stat,
+                             **({"Unit": stat.unit} if stat.unit else {})}
+    return out
+
+
+def set_alarm_state(spec: AlarmSpec, evaluation: Evaluation) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarm = cloudwatch_backends[spec.account][spec.region].alarms.get(spec.name)
+    if alarm is not None:
+        alarm.update_state(evaluation.reason, json.dumps(evaluation.reason_data), evaluation.state)
+
+
+def publish_notification(account: str, region: str, topic_arn: str, subject: str, message: str) -> None:
+    """An SNS Publish in-process (delivered to the topic's subscriptions by moto)."""
+    from moto.sns.models import sns_backends
+
+    topic_region, topic_account = topic_arn.split(":")[3], topic_arn.split(":")[4]
+    sns_backends[topic_account or account][topic_region or region].publish(message, arn=topic_arn, subject=subject)
+
+
+def queue_depths() -> list[tuple[str, str, str, str, tuple, str, float]]:
+    """``AWS/SQS`` queue-depth samples of every queue (``MetricPublisher.add_sampler``)."""
+    from moto.sqs.models import sqs_backends
+
+    samples = []
+    for account, regions in list(dict.items(sqs_backends)):
+        for region, backend in list(dict.items(regions)):
+            for name, queue in list(backend.queues.items()):
+                dims = (("QueueName", name),)
+                for metric, value in (("ApproximateNumberOfMessagesVisible", queue.approximate_number_of_messages),
+                                      ("ApproximateNumberOfMessagesNotVisible",
+                                       queue.approximate_number_of_messages_not_visible),
+                                      ("ApproximateNumberOfMessagesDelayed", queue.approximate_number_of_messages_delayed)):
+                    samples.append((account, region, "AWS/SQS", metric, dims, "Count", float(value)))
+    return samples
+
+
+def install_execution_metrics(metrics: MetricPublisher) -> None:
+    """``AWS/States`` metrics of every execution: started when it starts, its outcome and time when it ends."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    if getattr(Execution.start, "radstream_metered", False):
+        return
+    moto_start, moto_terminated = Execution.start, BaseExecutionWorkerCommunication.terminated
+
+    def start(self: Execution) -> None:
+        moto_start(self)
+        try:
+            metrics.execution_started(self.account_id, self.region_name, self.state_machine_arn)
+        except Exception:
+            logger.exception("execution start metrics failed")
+
+    def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        moto_terminated(self)
+        execution = self.execution
+        try:
+            elapsed_ms = (execution.stop_date - execution.start_date).total_seconds() * 1000
+            metrics.execution_ended(execution.account_id, execution.region_name, execution.state_machine_arn,
+                                    execution.exec_status.value, elapsed_ms)
+        except Exception:  # metrics must not change the execution's outcome
+            logger.exception("execution end metrics failed")
+
+    start.radstream_metered = True  # type: ignore[attr-defined]
+    Execution.start = start  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+# =============================================================================================
 # CloudFormation: the resource types template.yaml uses that moto 5.2.5's CloudFormation lacks or
 # handles only in part. moto maps a template's resource type to a ``CloudFormationModel`` subclass
 # (``moto.cloudformation.parsing.get_model_map``, cached): new types are subclasses registered here;
@@ -1372,3 +1655,64 @@ def _patch_change_set_execution() -> None:
         stack.output_map = stack._create_output_map()
 
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
+class CloudWatchAlarm(_CfnResource, CloudFormationModel):
+    """moto skips this type (its Dashboard it has). Ref is the alarm's name, ``Fn::GetAtt Arn`` its ARN; an
+    update changes the alarm in place, keeping its state (``install_alarm_state_keeping``), as on AWS."""
+
+    TYPE, NAME_PROPERTY = "AWS::CloudWatch::Alarm", "AlarmName"
+
+    @classmethod
+    def _create(cls, name, p, account_id, region):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        alarm = cloudwatch_backends[account_id][region].put_metric_alarm(**_alarm_arguments(name, p))
+        return alarm.name, {"Arn": alarm.alarm_arn}
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                        account_id, region_name):  # type: ignore[override]
+        p = cloudformation_json.get("Properties", {})
+        if p.get("AlarmName", original_resource.physical_id) != original_resource.physical_id:
+            return super().update_from_cloudformation_json(original_resource, new_resource_name, cloudformation_json,
+                                                            account_id, region_name)
+        name, attributes = cls._create(original_resource.physical_id, p, account_id, region_name)
+        return cls(name, attributes, p, account_id, region_name)
+
+    def _delete(self, account_id, region):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region].delete_alarms([self.physical_id])
+
+
+def _alarm_arguments(name: str, p: dict) -> dict:
+    """AWS::CloudWatch::Alarm properties -> moto's ``put_metric_alarm`` arguments."""
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    def number(key: str, kind: type) -> Any:
+        return kind(p[key]) if p.get(key) not in (None, "") else None
+
+    queries = []
+    for q in p.get("Metrics") or []:
+        stat = q.get("MetricStat")
+        metric_stat = None
+        if stat:
+            metric = stat["Metric"]
+            metric_stat = MetricStat(Metric(metric["MetricName"], metric.get("Namespace"),
+                                            [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]),
+                                     str(stat["Period"]), stat["Stat"], stat.get("Unit"))
+        queries.append(MetricDataQuery(q["Id"], q.get("Label"), q.get("Period"),
+                                       str(q.get("ReturnData", True)).lower(), q.get("Expression"), metric_stat))
+    return dict(
+        name=name, namespace=p.get("Namespace"), metric_name=p.get("MetricName"),
+        comparison_operator=p["ComparisonOperator"], evaluation_periods=int(p["EvaluationPeriods"]),
+        period=number("Period", int), threshold=number("Threshold", float), statistic=p.get("Statistic"),
+        description=p.get("AlarmDescription", ""), dimensions=p.get("Dimensions", []),
+        alarm_actions=p.get("AlarmActions", []), metric_data_queries=queries or None,
+        datapoints_to_alarm=number("DatapointsToAlarm", int), extended_statistic=p.get("ExtendedStatistic"),
+        ok_actions=p.get("OKActions", []), insufficient_data_actions=p.get("InsufficientDataActions", []),
+        unit=p.get("Unit"), actions_enabled=_true(p.get("ActionsEnabled", True)),
+        treat_missing_data=p.get("TreatMissingData"),
+        evaluate_low_sample_count_percentile=p.get("EvaluateLowSampleCountPercentile"),
+        threshold_metric_id=p.get("ThresholdMetricId"), tags=p.get("Tags"))

@@ -4,7 +4,10 @@
 - our Lambda runtime behind moto's Lambda API (deployed code, per-function environments);
 - the CloudFormation resource types moto lacks, so template.yaml deploys as it does on AWS;
 - the Kinesis -> Firehose -> S3 delivery moto does not do (``firehose_forwarder``);
-- a small admin API under ``/_radstream/``: health, flush (telemetry delivery), stats (AWS requests
+- CloudWatch as on AWS: the metrics Lambda, Step Functions and SQS publish and those embedded in Lambda
+  logs (``metric_publisher``, batched once a second), statistics with percentiles and metric math
+  (``metric_store``), alarms evaluated every period with SNS notifications (``alarm_evaluation``);
+- a small admin API under ``/_radstream/``: health, flush (telemetry delivery and buffered metrics), stats (AWS requests
   served by origin, service and operation; CPU seconds of the emulator and every Lambda process),
   executions/wait (answers when an execution ends: clients need not poll), faults (fault injection,
   off by default: see ``faults``).
@@ -32,10 +35,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from radstream.emulator.alarm_evaluation import AlarmEvaluator
 from radstream.emulator.execution_waits import ExecutionWaits
 from radstream.emulator.faults import FaultSwitch
 from radstream.emulator.http_server import EmulatorHTTPServer
 from radstream.emulator.lambda_async import AWS_RETRY_DELAYS_S
+from radstream.emulator.metric_publisher import MetricPublisher
 from radstream.emulator.stats import RequestStats, cpu_seconds
 
 logger = logging.getLogger("radstream.emulator")
@@ -135,6 +140,8 @@ class Emulator:
         self._server = None
         self.stats = RequestStats()
         self.waits = None
+        self.metrics: MetricPublisher | None = None
+        self.alarms: AlarmEvaluator | None = None
 
     def start(self) -> None:
         # moto's Step Functions tasks call Lambda/SNS through boto3 at localhost:MOTO_PORT.
@@ -144,12 +151,17 @@ class Emulator:
 
         moto_patches.check_moto_version()
         endpoint = f"http://{self.host}:{self.port}"
+        self.metrics = MetricPublisher(moto_patches.put_metric_data)
+        moto_patches.install_cloudwatch_metrics()
+        moto_patches.install_alarm_state_keeping()
         self.runtime = LambdaRuntime(self.work_dir / "lambda", base_env=_function_base_env(endpoint))
         self.runtime.faults = self.faults
-        self.invoker = moto_patches.install_async_invocations(self.runtime, self.async_retry_delays_s)
-        moto_patches.install_lambda_runtime(self.runtime, self.invoker)
+        self.invoker = moto_patches.install_async_invocations(self.runtime, self.async_retry_delays_s, self.metrics)
+        moto_patches.install_lambda_runtime(self.runtime, self.invoker, self.metrics)
         moto_patches.install_atomic_conditional_puts()
         moto_patches.install_start_execution_input_limit()
+        moto_patches.install_execution_metrics(self.metrics)
+        self.metrics.add_sampler(moto_patches.queue_depths)
         moto_patches.install_dispatch_cache()
         moto_patches.install_state_machine_program_cache()
         moto_patches.install_jsonpath_cache()
@@ -172,6 +184,10 @@ class Emulator:
         self._server.start()
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         self.forwarder = _start_forwarder(endpoint)
+        self.metrics.start()
+        self.alarms = AlarmEvaluator(moto_patches.alarm_specs, moto_patches.metric_store,
+                                     moto_patches.set_alarm_state, moto_patches.publish_notification)
+        self.alarms.start()
 
     def injected_refusal(self, origin: str, service: str, operation: str) -> tuple[str, str, bytes] | None:
         """(status, content type, body) when an injected fault refuses this request, else None."""
@@ -192,12 +208,16 @@ class Emulator:
                 "processes": processes}
 
     def flush_delivery(self) -> dict:
-        """Deliver everything buffered now; returns per-delivery-stream counters."""
-        if self.forwarder is None:
-            return {"delivery_streams": {}}
-        return self.forwarder.flush()
+        """Deliver everything buffered now (Firehose records, CloudWatch metrics); returns per-delivery-stream
+        counters and the metric members written."""
+        written = self.metrics.flush() if self.metrics is not None else 0
+        delivered = self.forwarder.flush() if self.forwarder is not None else {"delivery_streams": {}}
+        return {**delivered, "metrics": written}
 
     def stop(self) -> None:
+        for part in (self.alarms, self.metrics):
+            if part is not None:
+                part.stop()
         if self.forwarder is not None:
             try:
                 self.forwarder.stop()
