@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-functional test-e2e up down status fault fault-clear failures reconcile soak e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
+.PHONY: help install run test test-unit test-functional test-e2e up down status metrics telemetry-probe fault fault-clear failures reconcile soak e2e e2e-full deploy-dry-run deploy-localstack deploy-aws \
         deploy-aws-dry-run destroy destroy-localstack destroy-aws template lint-template lock \
         query bench-pipeline bench-levels bench-soak ab report model-server engine container-model-server bench bench-model bench-preprocess bench-telemetry bench-queries build-stub-model clean
 
@@ -56,6 +56,13 @@ e2e: $(STAMP) ## the end-to-end check list against the running stack
 e2e-full: $(STAMP) ## the check list plus DICOM, hostile files and analytics
 	$(BIN)/radstream e2e --comprehensive $(TARGET_ARG)
 
+metrics: $(STAMP) ## the key CloudWatch figures of the last 15 minutes (TARGET=...)
+	$(BIN)/radstream metrics $(TARGET_ARG)
+
+telemetry-probe: $(STAMP) ## the telemetry producer on its own: 500 test events through Kinesis, then find them in the lake
+	$(BIN)/radstream telemetry send-test --count 500 $(TARGET_ARG)
+	$(BIN)/radstream telemetry check $(TARGET_ARG)
+
 query: $(STAMP) ## all analytics queries over the telemetry (DuckDB locally)
 	$(BIN)/radstream query --all $(TARGET_ARG)
 
@@ -88,7 +95,7 @@ lint-template: $(STAMP) ## cfn-lint and checkov on the templates (also part of m
 	$(VENV)/tools/checkov/bin/checkov -d src/radstream/definition --framework cloudformation --skip-download --quiet --compact
 
 lock: $(STAMP) ## re-pin the Lambda dependency sets (lambda_dependencies/*.in -> *.txt, hashed, for Lambda's platform)
-	cd src/radstream/definition/lambda_dependencies && for set in imaging inference; do \
+	cd src/radstream/definition/lambda_dependencies && for set in core imaging inference; do \
 	  ../../../../$(BIN)/uv pip compile --quiet --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
 	    --generate-hashes --no-header --output-file $$set.txt $$set.in; done
 

@@ -36,6 +36,8 @@ NAME_PROPERTIES = {
     "AWS::Logs::LogStream": "LogStreamName",
     "AWS::Athena::WorkGroup": "Name",
     "AWS::SecretsManager::Secret": "Name",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
 }
 
 
@@ -227,6 +229,7 @@ def _get_att(logical_id: str, attribute: str, ctx: Context, template: dict[str, 
         "AWS::IAM::Role": f"arn:{p}:iam::{a}:role/{name}",
         "AWS::SQS::Queue": f"arn:{p}:sqs:{r}:{a}:{name}",
         "AWS::Logs::LogGroup": f"arn:{p}:logs:{r}:{a}:log-group:{name}:*",
+        "AWS::CloudWatch::Alarm": f"arn:{p}:cloudwatch:{r}:{a}:alarm:{name}",
     }
     if attribute == "Arn" and kind in arns:
         return arns[kind]

@@ -8,6 +8,10 @@ Functions tasks and S3/SNS/Kinesis triggers all go through — is replaced with 
 
 The second half removes costs moto repeats per request or per execution (see "speed" below).
 
+moto's CloudWatch stores metrics and alarms but computes no percentile and evaluates no alarm; the
+CloudWatch section puts the emulator's metric store (``metric_store``) behind its API and gives the
+alarm evaluator (``alarm_evaluation``) and the metric publisher what they read and write.
+
 moto's CloudFormation lacks resource types template.yaml uses (Firehose, Glue, Athena, SNS
 subscriptions, bucket policies, ...) and handles others in part (state machines land in a backend
 that never executes them; bucket notifications are dropped): ``install_cloudformation_resources``
@@ -20,7 +24,10 @@ speed patches replace (``DomainDispatcherApplication.get_backend_for_host``,
 ``asl.utils.json_path`` and ``ResultPath``, ``boto_client_for`` and the Lambda task's use of it,
 ``LambdaBackend.invoke``, ``kinesis.models.Shard``, ``KinesisBackend.put_record(s)``,
 ``StateMachine``/``StepFunctionBackend`` execution lookups, ``BaseExecutionWorkerCommunication.terminated``
-and ``moto.core.request``'s header-name preservation), and every patch of the CloudFormation
+and ``moto.core.request``'s header-name preservation), the CloudWatch section (``CloudWatchBackend``'s
+``put_metric_data``, ``put_metric_alarm``, ``alarms``, ``Alarm``/``MetricDataQuery`` attributes,
+``CloudWatchResponse``'s metric reads, ``parser.backend.execution.Execution.start``, SQS queue counters,
+``SNSBackend.publish``; tests/functional/emulator/test_cloudwatch.py) and every patch of the CloudFormation
 section (tests/functional/emulator/test_cloudformation_patches.py), then bump ``PINNED_MOTO_VERSION``.
 """
 
@@ -56,8 +63,9 @@ PINNED_MOTO_VERSION = "5.2.5"
 _logs_lock = threading.Lock()
 
 __all__ = ["install_lambda_runtime", "install_async_invocations", "install_atomic_conditional_puts",
-           "install_start_execution_input_limit", "install_cloudformation_resources", "moto_wsgi_app",
-           "preserve_header_names", "check_moto_version"]
+           "install_start_execution_input_limit", "install_cloudformation_resources", "install_cloudwatch_metrics",
+           "install_alarm_state_keeping", "install_execution_metrics", "moto_wsgi_app", "preserve_header_names",
+           "check_moto_version"]
 
 
 def check_moto_version() -> None:

@@ -30,7 +30,7 @@ from radstream.infra.targets import Target
 
 PACKAGING = {"embedded": "provided", "localstack": "bundled", "aws": "layers"}
 # Parameters deploy always sets itself; every other one keeps its deployed value unless given.
-MANAGED = {"ArtifactsBucket", "CoreCodeKey", "ImagingCodeKey", "InferenceCodeKey", "ImagingLayerKey",
+MANAGED = {"ArtifactsBucket", "CoreCodeKey", "ImagingCodeKey", "InferenceCodeKey", "CoreLayerKey", "ImagingLayerKey",
            "InferenceLayerKey", "StateMachineDefinitionKey", "DependencyPackaging", "CreateAnalyticsCatalog"}
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 STACK_TAGS = [{"Key": "project", "Value": "radstream"}]

@@ -6,10 +6,11 @@ is missing and an unchanged build changes no template parameter (and so nothing 
 - **Function code** is built from an allow-list: ``radstream/__init__.py`` and the ``radstream.deployed``
   tree, nothing else; byte-for-byte reproducible (fixed timestamps, sorted entries).
 - **Dependencies** come from lock files with hashes, one per dependency set
-  (``definition/lambda_dependencies/<set>.txt``, pinned from ``<set>.in`` by ``make lock``): the functions
-  of template.yaml's ``core`` set need nothing beyond the runtime (boto3 included), ``imaging``
-  (prepare-tensors) needs numpy, Pillow, pydicom and pylibjpeg, ``inference`` (run-inference) numpy and
-  urllib3. Wheels are for the Lambda platform: CPython 3.12 on Amazon Linux 2023 (glibc 2.34), x86_64.
+  (``definition/lambda_dependencies/<set>.txt``, pinned from ``<set>.in`` by ``make lock``): every function
+  has Powertools for AWS Lambda (metrics and logs); the ``core`` set (validate, store, record, telemetry,
+  trigger) needs nothing else beyond the runtime (boto3 included), ``imaging`` (prepare-tensors) needs
+  numpy, Pillow, pydicom and pylibjpeg, ``inference`` (run-inference) numpy and urllib3. Wheels are for the
+  Lambda platform: CPython 3.12 on Amazon Linux 2023 (glibc 2.34), x86_64.
   How they ship is the template parameter ``DependencyPackaging``:
   ``layers`` (AWS): one layer per set, keyed by its lock file's hash; ``bundled`` (LocalStack's free
   edition has no layers): inside each set's package; ``provided`` (embedded): the emulator's virtualenv
@@ -84,7 +85,7 @@ def sha256(data: bytes) -> str:
 
 # -- dependency sets ------------------------------------------------------------------------
 def lock_file(dependency_set: str) -> str:
-    """The pinned, hashed requirements of a dependency set ('' for core: nothing to install)."""
+    """The pinned, hashed requirements of a dependency set ('' when it has none)."""
     resource = files("radstream.definition").joinpath("lambda_dependencies", f"{dependency_set}.txt")
     return resource.read_text() if resource.is_file() else ""
 

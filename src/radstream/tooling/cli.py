@@ -185,6 +185,7 @@ def cmd_status(args) -> int:
     if reachable:
         pending = pending_changes(target)
         status["deployment"] = {"up_to_date": not pending, "pending": pending}
+        status["alarms"] = _alarms_or_reason(target)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -199,9 +200,94 @@ def cmd_status(args) -> int:
                                          else f"[yellow]{len(dep['pending'])} pending change(s)[/yellow]"))
         for line in dep["pending"]:
             console.print(f"  {line}")
+    if isinstance(status.get("alarms"), list):
+        firing = [a for a in status["alarms"] if a["state"] == "ALARM"]
+        others = ", ".join(f"{a['name']} {a['state']}" for a in status["alarms"] if a["state"] != "ALARM")
+        console.print("alarms        " + (f"[red]{len(firing)} in ALARM[/red]" if firing else "[green]none in ALARM[/green]")
+                      + (f" ({others})" if others else ""), soft_wrap=True)
+        for alarm in firing:
+            console.print(f"  [red]{alarm['name']}[/red]: {alarm['reason']}", soft_wrap=True, highlight=False)
+    elif status.get("alarms"):
+        console.print(f"alarms        [yellow]{status['alarms']}[/yellow]")
     if name == "embedded":
         return 0 if status["emulator"]["running"] and status["model_server"]["ready"] else 1
     return 0
+
+
+def _alarms_or_reason(target) -> list[dict] | str:
+    from radstream.tooling.monitoring import alarm_states
+
+    try:
+        return alarm_states(target)
+    except ClientError as exc:
+        return f"cannot read the alarms: {exc}"
+
+
+def cmd_metrics(args) -> int:
+    from radstream.tooling.monitoring import metrics_summary, print_metrics
+
+    if args.minutes < 1:
+        console.print("[red]--minutes takes a positive number of minutes[/red]")
+        return 2
+    target = _reachable_target(args)
+    doc = metrics_summary(target, args.minutes)
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print_metrics(doc, _stdout_console())
+    return 0
+
+
+def cmd_telemetry(args) -> int:
+    from radstream.tooling import telemetry_probe as probe
+
+    state_dir = Path(args.state_dir)
+    if args.action == "send-test":
+        if args.count < 1:
+            console.print("[red]--count takes a positive number of events[/red]")
+            return 2
+        target = _reachable_target(args)
+        run = probe.send_test(target, args.count, state_dir)
+        if args.json:
+            print(json.dumps(run, indent=2))
+        else:
+            console.print(f"sent {run['sent']} of {run['count']} test events to Kinesis {run['stream']} "
+                          f"({target.name}) in {run['send_s']:.2f} s: {run['put_calls']} PutRecords call(s), "
+                          f"{run['retries']} retried; run {run['run_id']}" +
+                          (f"; [red]{run['failed']} failed ({', '.join(run['errors'])})[/red]" if run["failed"] else ""),
+                          soft_wrap=True)
+            console.print("follow them into the lake with `radstream telemetry check`")
+        return 0 if not run["failed"] else 1
+    run = probe.last_run(state_dir)
+    target = _reachable_target(args)
+    if run["target"] != target.name:
+        console.print(f"[red]the last test events went to {run['target']}, not {target.name}: "
+                      f"pass --target {run['target']} or send new ones[/red]")
+        return 2
+    wait_s = args.wait if args.wait is not None else (15.0 if target.name == "embedded" else 180.0)
+    with console.status(f"looking for run {run['run_id']} in s3://{target.names.telemetry_bucket} ...") as status:
+        found = probe.check(target, run, wait_s, on_poll=lambda f: status.update(
+            f"run {run['run_id']}: {f['records']} of {f['expected']} records in the lake, waiting up to {wait_s:.0f} s ..."))
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0 if found["complete"] else 1
+    out = _stdout_console()
+    table = Table(title=f"telemetry run {run['run_id']}: {found['records']} of {found['expected']} records in the lake "
+                        f"({target.name})")
+    for column in ("object", "records", "bytes", "delivered after (s)"):
+        table.add_column(column, overflow="fold", justify="left" if column == "object" else "right")
+    for obj in found["objects"]:
+        table.add_row(obj["key"], str(obj["records"]), f"{obj['bytes']:,}", f"{obj['lag_s']:.0f}")
+    out.print(table)
+    if found["complete"]:
+        out.print(f"[green]all {found['expected']} records delivered[/green] in {len(found['objects'])} object(s); "
+                  f"delivered {found['first_delivery_lag_s']:.0f}-{found['last_delivery_lag_s']:.0f} s after sending "
+                  f"(S3 times objects to the second)"
+                  + (f"; {found['duplicates']} duplicate(s)" if found["duplicates"] else ""))
+    else:
+        out.print(f"[red]{found['expected'] - found['records']} of {found['expected']} records not in the lake after "
+                  f"{wait_s:.0f} s[/red] (Firehose buffers up to its interval; `--wait` to wait longer)")
+    return 0 if found["complete"] else 1
 
 
 def cmd_deploy(args) -> int:
@@ -611,6 +697,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_target_argument(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("metrics", help="the key CloudWatch figures of the last minutes: per function duration "
+                                      "p50/p95, memory, errors, throttles; executions by status; cost per image")
+    p.add_argument("--minutes", type=int, default=15, help="how far back (default 15)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("telemetry", help="the telemetry producer on its own: send-test puts test events through "
+                                        "Kinesis, check finds them in the lake")
+    p.add_argument("action", choices=("send-test", "check"))
+    p.add_argument("--count", type=int, default=100, help="send-test: events to send (default 100)")
+    p.add_argument("--wait", type=float, help="check: seconds to wait for delivery (default 15 embedded, 180 elsewhere)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_telemetry)
 
     p = sub.add_parser("deploy", help="deploy template.yaml with CloudFormation to any target (idempotent)")
     add_target_argument(p)

@@ -71,12 +71,16 @@ def account(moto_endpoint) -> Account:
 
 
 class LambdaContext:
-    """The parts of Lambda's context object the handlers and their instrumentation read."""
+    """The parts of Lambda's context object the handlers, their instrumentation and Powertools read."""
 
     def __init__(self, fn: stack.FunctionDef, names: Names):
         self.function_name = names.function(fn.short)
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = names.function_arn(fn.short)
         self.memory_limit_in_mb = str(fn.memory_mb)
         self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = names.log_group(fn.short)
+        self.log_stream_name = f"2026/01/01/[$LATEST]{uuid.uuid4().hex}"
         self._deadline = time.monotonic() + fn.timeout_s
 
     def get_remaining_time_in_millis(self) -> int:

@@ -13,10 +13,12 @@ from radstream.infra import package
 
 # import names of the third-party packages of every lock file
 IMPORT_NAMES = {"numpy": "numpy", "pillow": "PIL", "pydicom": "pydicom", "pylibjpeg": "pylibjpeg",
-                "pylibjpeg-libjpeg": "libjpeg", "pylibjpeg-openjpeg": "openjpeg", "urllib3": "urllib3"}
+                "pylibjpeg-libjpeg": "libjpeg", "pylibjpeg-openjpeg": "openjpeg", "urllib3": "urllib3",
+                "aws-lambda-powertools": "aws_lambda_powertools", "jmespath": "jmespath",
+                "typing-extensions": "typing_extensions"}
 
-# The Lambda Python runtime has boto3, hence botocore's urllib3 (the inference set pins its own anyway).
-RUNTIME_PROVIDED = {"urllib3"}
+# The Lambda Python runtime has boto3, hence botocore's urllib3 and jmespath (the sets pin their own anyway).
+RUNTIME_PROVIDED = {"urllib3", "jmespath"}
 
 PROBE = """
 import importlib, importlib.abc, json, os, sys

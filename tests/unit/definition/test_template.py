@@ -106,9 +106,11 @@ def test_packaging_is_a_parameter_not_code():
     for fn in stack.FUNCTIONS:
         assert fn.code_key_parameter in params
         assert fn.runtime == "python3.12"
-    assert {fn.short: fn.dependency_set for fn in stack.FUNCTIONS if fn.layer} == {
-        "prepare-tensors": "imaging", "run-inference": "inference"}
-    for layer in ("ImagingLayer", "InferenceLayer"):
+    assert {fn.short: (fn.dependency_set, fn.layer) for fn in stack.FUNCTIONS} == {
+        "prepare-tensors": ("imaging", "ImagingLayer"), "run-inference": ("inference", "InferenceLayer"),
+        **{short: ("core", "CoreLayer") for short in ("validate-metadata", "store-results", "record-failure",
+                                                      "send-telemetry", "upload-trigger")}}
+    for layer in ("CoreLayer", "ImagingLayer", "InferenceLayer"):
         assert RESOURCES[layer]["Condition"] == "UseLayers"
 
 
@@ -188,3 +190,68 @@ def test_offline_evaluation_refuses_what_only_a_deployment_knows():
     with pytest.raises(ValueError, match="no value and no default"):
         cfn.evaluate({"Ref": "ModelEndpoint"}, cfn.Context(ACCOUNT, REGION, {}))
     assert cfn.partition_of("cn-north-1") == "aws-cn" and Names(region="us-gov-west-1").partition == "aws-us-gov"
+
+
+# -- monitoring: alarms and the dashboard (tests/e2e/test_monitoring.py runs them) -----------------
+def test_every_alarm_notifies_the_errors_topic_on_alarm_and_on_ok():
+    from radstream.definition import monitoring
+
+    alarms = cfn.resources_of_type("AWS::CloudWatch::Alarm")
+    assert monitoring.alarm_names(Names()) == ["radstream-p95-latency", "radstream-error-rate", "radstream-lambda-throttles",
+                                               "radstream-upload-trigger-failures", "radstream-model-server-unavailable"]
+    for logical_id, alarm in alarms.items():
+        p = alarm["Properties"]
+        assert p["AlarmActions"] == p["OKActions"] == [{"Ref": "ErrorsTopic"}], logical_id
+        assert p["TreatMissingData"] == "notBreaching", logical_id  # no traffic is not a problem
+        periods = [q["MetricStat"]["Period"] for q in p.get("Metrics", []) if "MetricStat" in q] or [p["Period"]]
+        assert all(period == {"Ref": "AlarmPeriodSeconds"} for period in periods), logical_id
+    latency = alarms["LatencyAlarm"]["Properties"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == \
+        ("ExecutionTime", "p95", {"Ref": "LatencyTargetMs"})
+    assert cfn.stack_template()["Parameters"]["LatencyTargetMs"]["Default"] == 5000
+    throttled = {q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+                 for q in alarms["ThrottlesAlarm"]["Properties"]["Metrics"] if "MetricStat" in q}
+    assert throttled == {fn.logical_id for fn in stack.FUNCTIONS}
+    queue = alarms["UploadTriggerFailuresAlarm"]["Properties"]["Dimensions"][0]["Value"]
+    assert queue == {"Fn::GetAtt": ["UploadTriggerFailureQueue", "QueueName"]}
+
+
+def test_the_topic_can_take_alarm_notifications():
+    """CloudWatch cannot publish to a topic under the AWS managed key aws/sns: the topic's own key lets it."""
+    assert props("ErrorsTopic")["KmsMasterKeyId"] == {"Fn::If": ["UseKms", {"Ref": "KmsKeyArn"}, {"Ref": "NotificationsKey"}]}
+    statements = props("NotificationsKey")["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} for s in statements)
+    assert props("NotificationsKey")["EnableKeyRotation"] is True
+    publishers = {r["Ref"] for r in props("NotificationsKeyUsePolicy")["Roles"]}
+    assert publishers == {"PipelineRole", "UploadTriggerRole"}  # the two that sns:Publish to it
+
+
+def test_the_dashboard_has_the_seeds_panels_and_prices_each_function_by_its_memory():
+    from radstream.definition import monitoring
+
+    body = monitoring.dashboard_body(Names(ACCOUNT, REGION))
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    for panel in ("Duration", "Memory used vs allocated", "Errors", "Throughput", "Cost per image"):
+        assert any(t.startswith(panel) for t in titles), panel
+    (alarms,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert alarms["properties"]["alarms"] == [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+                                              for name in monitoring.alarm_names()]
+    queries = monitoring.cost_per_image_queries(Names(ACCOUNT, REGION), 300)
+    durations = {q["Id"]: q["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for q in queries
+                 if q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "Duration"}
+    expression = next(q["Expression"] for q in queries if "Expression" in q)
+    memory = {Names(ACCOUNT, REGION).function(fn.short): fn.memory_mb for fn in stack.FUNCTIONS}
+    assert set(durations.values()) == set(memory)
+    for query_id, function in durations.items():
+        assert re.search(rf"FILL\({query_id},0\)\*{memory[function]}\b", expression), (function, expression)
+
+
+def test_metric_namespace_is_what_the_handlers_publish(monkeypatch):
+    from radstream.definition import monitoring
+
+    monkeypatch.setenv("RADSTREAM_TELEMETRY_STREAM", "s")  # importing the handlers package checks it
+    from radstream.deployed.handlers import observability
+
+    assert (observability.NAMESPACE, observability.SERVICE) == (monitoring.NAMESPACE, monitoring.SERVICE)
+    dims = {d["Name"]: d["Value"] for d in props("ModelServerAlarm")["Dimensions"]}
+    assert props("ModelServerAlarm")["Namespace"] == monitoring.NAMESPACE and dims["service"] == monitoring.SERVICE

@@ -100,12 +100,12 @@ def test_artifact_keys_are_content_hashes_known_before_building():
     assert layers["CoreCodeKey"].key == layers["ImagingCodeKey"].key == layers["InferenceCodeKey"].key
     assert layers["CoreCodeKey"].key.startswith("functions/code-")
     assert layers["ImagingLayerKey"].key == f"layers/imaging-{package.lock_hash('imaging')}.zip"
-    assert layers["InferenceLayerKey"].key != layers["ImagingLayerKey"].key
+    assert len({layers[f"{s}LayerKey"].key for s in ("Core", "Imaging", "Inference")}) == 3
     assert [a.key for a in package.artifacts("layers").values()] == [a.key for a in layers.values()]  # reproducible
     provided = package.artifacts("provided")
     assert provided["ImagingLayerKey"].key == "" and provided["CoreCodeKey"].key == layers["CoreCodeKey"].key
     bundled = package.artifacts("bundled")
-    assert bundled["CoreCodeKey"].key == layers["CoreCodeKey"].key  # no third-party dependencies to bundle
+    assert bundled["CoreCodeKey"].key.startswith("functions/core-")  # Powertools is bundled with the code
     assert bundled["ImagingCodeKey"].key.startswith("functions/imaging-")
     assert bundled["ImagingCodeKey"].key != bundled["InferenceCodeKey"].key
     with pytest.raises(ValueError, match="DependencyPackaging"):
@@ -113,12 +113,14 @@ def test_artifact_keys_are_content_hashes_known_before_building():
 
 
 def test_lock_files_pin_every_requirement_with_hashes_for_the_lambda_platform():
-    for dependency_set in ("imaging", "inference"):
+    for dependency_set in ("core", "imaging", "inference"):
         lock = package.lock_file(dependency_set)
         pinned = [line.split("==")[0] for line in lock.splitlines() if "==" in line]
         assert pinned and all("--hash=sha256:" in block for block in lock.split("==")[1:])
     assert "numpy" in package.lock_file("inference") and "pydicom" not in package.lock_file("inference")
-    assert package.lock_file("core") == ""  # the validator, recorder, telemetry and trigger need no wheels
+    assert [line.split("==")[0] for line in package.lock_file("core").splitlines() if "==" in line] == \
+        ["aws-lambda-powertools", "jmespath", "typing-extensions"]  # no numpy for the validator and friends
+    assert all("aws-lambda-powertools==" in package.lock_file(s) for s in ("imaging", "inference"))
     command = package.pip_install_command(Path("req.txt"), Path("out"))
     assert "--require-hashes" in command and "--only-binary=:all:" in command
     assert command[command.index("--python-version") + 1] == "3.12"

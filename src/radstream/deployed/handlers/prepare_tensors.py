@@ -10,12 +10,13 @@ from radstream.deployed import config, s3_layout
 from radstream.deployed.handlers.aws_io import npy_bytes, open_image, write_s3
 from radstream.deployed.imaging import prepare_tensor
 from radstream.deployed.intake.upload import check_image_size, verify_image
-from radstream.deployed.telemetry import instrument
+from radstream.deployed.handlers import observability
+from radstream.deployed.handlers.observability import observed
 
 IMAGES_BUCKET = config.require(config.IMAGES_BUCKET)
 
 
-@instrument("prepare_tensors")
+@observed("prepare_tensors")
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata.get("study_id")
@@ -23,6 +24,7 @@ def handler(event, context):
     size, body = open_image(event["s3_path"], version_id=image.get("version_id"), etag=image.get("etag"))
     check_image_size(size)
     data = body.read()
+    observability.image_bytes(len(data))
     sha256 = verify_image(data, image.get("sha256") or metadata.get("image_sha256"))
     _, key = s3_layout.parse_s3_uri(event["s3_path"])
     prepared = prepare_tensor(data, filename=key.rsplit("/", 1)[-1], metadata=metadata)

@@ -6,12 +6,12 @@ import json
 from radstream.deployed import config, s3_layout
 from radstream.deployed.handlers.aws_io import write_s3
 from radstream.deployed.records import build_failure, build_notification, flatten_failure_event, record_key_for
-from radstream.deployed.telemetry import instrument
+from radstream.deployed.handlers.observability import observed
 
 RESULTS_BUCKET = config.require(config.RESULTS_BUCKET)
 
 
-@instrument("record_failure")
+@observed("record_failure")
 def handler(event, context):
     event = flatten_failure_event(event)
     execution_name = event.get("execution_name")

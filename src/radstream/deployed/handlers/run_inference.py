@@ -8,15 +8,15 @@ workflow's Retry on ModelServerUnavailableError then covers a model-server outag
 
 from radstream.deployed import config
 from radstream.deployed.handlers.aws_io import load_npy, read_s3
+from radstream.deployed.handlers.observability import observed
 from radstream.deployed.inference import WAIT_PER_INVOCATION_S, infer
-from radstream.deployed.telemetry import instrument
 
 MODEL_ENDPOINT = config.require(config.MODEL_ENDPOINT)
 MODEL_NAME = config.require(config.MODEL_NAME)
 TIMEOUT_MARGIN_S = 5.0
 
 
-@instrument("run_inference")
+@observed("run_inference")
 def handler(event, context):
     tensor = load_npy(read_s3(event["preprocessed_data_ref"]))
     remaining_s = context.get_remaining_time_in_millis() / 1000

@@ -1,9 +1,14 @@
-"""SendTelemetry: the study's end-to-end performance record and outcome event to Kinesis."""
+"""SendTelemetry: the study's end-to-end performance record and outcome event to Kinesis, and its
+outcome as CloudWatch metrics (``Studies``, ``StudyLatency``)."""
 
+from radstream.deployed.handlers import observability
+from radstream.deployed.handlers.observability import observed
 from radstream.deployed.records import flatten_failure_event
-from radstream.deployed.telemetry import instrument, record_study_outcome
+from radstream.deployed.telemetry import record_study_outcome
 
 
-@instrument("send_telemetry")
+@observed("send_telemetry")
 def handler(event, context):
-    return record_study_outcome(flatten_failure_event(event))
+    result = record_study_outcome(flatten_failure_event(event))
+    observability.study_outcome(result["study_status"], result["error_code"], result["processing_time_ms"])
+    return result

@@ -6,12 +6,12 @@ import json
 from radstream.deployed import config, s3_layout
 from radstream.deployed.handlers.aws_io import write_s3
 from radstream.deployed.records import build_result
-from radstream.deployed.telemetry import instrument
+from radstream.deployed.handlers.observability import observed
 
 RESULTS_BUCKET = config.require(config.RESULTS_BUCKET)
 
 
-@instrument("store_results")
+@observed("store_results")
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata["study_id"]

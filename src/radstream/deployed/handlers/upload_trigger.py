@@ -16,7 +16,6 @@ refused and logged, never merged into the first study.
 """
 
 import json
-import logging
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
@@ -29,7 +28,9 @@ from radstream.deployed.intake.upload import (Folder, StoredObject, check_image_
 from radstream.deployed.intake.workflow_input import execution_name_for, same_upload, workflow_input
 from radstream.deployed.records import (build_failure, build_notification, error_of, notification_attributes,
                                         rejected_upload_record_key)
-from radstream.deployed.telemetry import instrument, record_study_outcome
+from radstream.deployed.handlers import observability
+from radstream.deployed.handlers.observability import logger, observed
+from radstream.deployed.telemetry import record_study_outcome
 
 STATE_MACHINE_ARN = config.require(config.STATE_MACHINE_ARN)
 RESULTS_BUCKET = config.require(config.RESULTS_BUCKET)
@@ -38,11 +39,8 @@ STAGE = "UploadTrigger"
 # StartExecution errors that no retry can fix: the input or the name is refused.
 _PERMANENT_START_ERRORS = {"InvalidExecutionInput", "InvalidName", "ValidationException"}
 
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
 
-
-@instrument("upload_trigger")
+@observed("upload_trigger")
 def handler(event, context):
     outcome = {"started": [], "duplicates": [], "waiting": [], "conflicts": [], "refused": []}
     for record in event.get("Records", []):
@@ -67,6 +65,7 @@ def _take(bucket: str, study_id: str, outcome: dict) -> None:
         check_image_size(image.size)
     if folder.sidecar is None:
         outcome["waiting"].append(study_id)  # the sidecar's arrival invokes us again
+        logger.info("study %s: waiting for its sidecar", study_id)
         return
     check_sidecar_size(folder.sidecar.size)
     got = s3.get_object(Bucket=bucket, Key=folder.sidecar.key)
@@ -75,6 +74,7 @@ def _take(bucket: str, study_id: str, outcome: dict) -> None:
     images = folder.images
     if not images:
         outcome["waiting"].append(study_id)  # the image's arrival invokes us again
+        logger.info("study %s: waiting for its image", study_id)
         return
     if len(images) == 1:
         head = s3.head_object(Bucket=bucket, Key=images[0].key)
@@ -128,6 +128,7 @@ def _refuse(bucket: str, key: str, study_id: str | None, exc: UploadRefusedError
     logger.warning("upload %s refused: %s: %s", key, record["error"]["code"], record["error"]["message"])
     record_study_outcome({"study_id": record_key, "status": "FAILED", "error_code": record["error"]["code"],
                           "processing_time_ms": 0.0})
+    observability.study_outcome("FAILED", record["error"]["code"], None)
     notification = build_notification(record, record_key, s3_layout.s3_uri(RESULTS_BUCKET, failure_key), None)
     try:
         client("sns").publish(TopicArn=ERRORS_TOPIC_ARN, Subject="RadStream study failed",

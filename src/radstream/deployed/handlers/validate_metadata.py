@@ -4,10 +4,10 @@ which image bytes the later steps must read (``image``: URI, version, declared S
 import json
 
 from radstream.deployed.intake.metadata import image_reference, validate_study
-from radstream.deployed.telemetry import instrument
+from radstream.deployed.handlers.observability import observed
 
 
-@instrument("validate_metadata")
+@observed("validate_metadata")
 def handler(event, context):
     validate_study(event)  # raises MetadataValidationError listing every problem
     return {

@@ -19,7 +19,8 @@ record_type         string     ``"event"`` or ``"performance"``
 study_id            string     the study identifier (never patient information)
 component           string     the pipeline stage (``validate_metadata``, ``prepare_tensors``,
                                ``run_inference``, ``store_results``, ``record_failure``,
-                               ``send_telemetry``, ``upload_trigger``) or ``"pipeline"``
+                               ``send_telemetry``, ``upload_trigger``) or ``"pipeline"``;
+                               ``telemetry_probe`` for `radstream telemetry send-test`'s events
 event_type          string     ``stage_completed``/``stage_failed`` (stage events),
                                ``study_completed``/``study_failed`` (study events and
                                performance records)

@@ -188,7 +188,7 @@ def record_study_outcome(event: dict[str, Any]) -> dict[str, Any]:
     Input: ``{"study_id", "s3_path", "status", "processing_time_ms"}``; ``processing_time_ms`` may be
     replaced by ``execution_start_time`` (ISO-8601); optional ``error_code`` and ``stage_timings``.
     Returns ``{"status": "SUCCESS"|"TELEMETRY_NOT_DELIVERED", "records_sent", "records_failed",
-    "study_id", "processing_time_ms", ...}``; never raises for delivery problems.
+    "study_id", "study_status", "error_code", "processing_time_ms", ...}``; never raises for delivery problems.
     """
     records = build_study_outcome(event)
     res = _send(records)
@@ -198,6 +198,7 @@ def record_study_outcome(event: dict[str, Any]) -> dict[str, Any]:
         "records_failed": len(res.failed),
         "study_id": records[0]["study_id"],
         "study_status": records[0]["status"],
+        "error_code": records[0]["error_code"],
         "processing_time_ms": records[0]["processing_time_ms"],
         "telemetry_enabled": enabled(),
     }
