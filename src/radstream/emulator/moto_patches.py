@@ -1182,6 +1182,7 @@ def install_cloudformation_resources() -> None:
     _patch_bucket_policy_enforcement()
     _patch_change_set_diff()
     _patch_change_set_execution()
+    _patch_managed_policy_delete()
     for cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cache.cache_clear()  # computed from CloudFormationModel.__subclasses__(), which now has ours
 
@@ -1518,6 +1519,25 @@ def _patch_state_machine() -> None:
     StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
     StateMachine.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign,assignment]
     StateMachine.delete = lambda self, account_id, region: get_backend(account_id, region).delete_state_machine(self.arn)
+
+
+def _patch_managed_policy_delete() -> None:
+    """moto cannot delete an ``AWS::IAM::ManagedPolicy`` it created (the type has no delete), so the policy
+    stays attached and deleting the stack fails on its roles ("must detach all policies first"). Detach it
+    from every role, user and group, then delete it, as CloudFormation does."""
+    from moto.iam.models import ManagedPolicy, iam_backends
+
+    def delete(self: ManagedPolicy, account_id: str, region: str) -> None:
+        backend = iam_backends[account_id][_partition(region)]
+        for kind, detach in ((backend.roles, backend.detach_role_policy), (backend.users, backend.detach_user_policy),
+                             (backend.groups, backend.detach_group_policy)):
+            for holder in list(kind.values()):  # (roles are keyed by id: detach by name)
+                if self.arn in holder.managed_policies:
+                    detach(self.arn, holder.name)
+        if self.arn in backend.managed_policies:
+            backend.delete_policy(self.arn)
+
+    ManagedPolicy.delete = delete  # type: ignore[attr-defined]
 
 
 def _lower_keys(value: Any) -> Any:

@@ -125,6 +125,20 @@ def test_a_parameter_change_updates_what_uses_it_and_is_listed(emulator):
     assert parameters["Key"] == "two"
 
 
+def test_a_managed_policy_is_detached_so_the_stack_and_its_roles_delete(emulator):
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    apply(emulator, "policies", {"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "cfn-role", "AssumeRolePolicyDocument": trust}},
+        "Use": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {"Roles": [{"Ref": "Role"}], "PolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}}}}})
+    iam = emulator("iam")
+    assert len(iam.list_attached_role_policies(RoleName="cfn-role")["AttachedPolicies"]) == 1
+    emulator("cloudformation").delete_stack(StackName="policies")
+    assert "cfn-role" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert not [p for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"].startswith("policies-")]
+
+
 def test_state_machines_from_templates_execute(emulator):
     s3 = emulator("s3")
     s3.create_bucket(Bucket="cfn-artifacts")
