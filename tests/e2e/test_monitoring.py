@@ -5,7 +5,6 @@ puts the latency alarm into ALARM and a notification on the errors topic."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ from radstream.infra.deploy import deploy
 from radstream.tooling import synthetic_images as synthetic
 from radstream.tooling.cli import main
 from radstream.tooling.stack import emulator_admin
-from support.slow_proxy import slow_proxy
 
 
 def cli(embedded_stack, *args: str) -> int:
@@ -147,33 +145,36 @@ def test_telemetry_send_test_then_check_finds_them_in_the_lake(embedded_stack, c
 
 
 def test_a_slow_run_fires_the_latency_alarm_and_notifies_the_topic(embedded_stack):
-    """The model server turns slow (every inference held 6 s): executions take longer than the 5 s target,
-    the p95 latency alarm (evaluated every 10 s for this test) goes to ALARM and its notification reaches
-    a queue subscribed to the errors topic; with the model server fast again it goes back to OK."""
+    """The model server turns slow (fault injection: every inference answers 6 s late), executions take
+    longer than the 5 s target, the p95 latency alarm (evaluated every 10 s for this test) goes to ALARM and
+    its notification reaches a queue subscribed to the errors topic; with the fault cleared it goes back
+    to OK and says so."""
     sqs, sns, cw = embedded_stack.client("sqs"), embedded_stack.client("sns"), embedded_stack.client("cloudwatch")
     inbox = sqs.create_queue(QueueName=f"alarm-inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     subscription = sns.subscribe(TopicArn=embedded_stack.names.errors_topic_arn, Protocol="sqs",
                                  Endpoint=inbox_arn)["SubscriptionArn"]
-    target = embedded_stack.target
+    deploy(embedded_stack.target, overrides={"AlarmPeriodSeconds": "10"})
     try:
-        with slow_proxy(target.model_endpoint, delay_s=6.0) as slow_endpoint:
-            deploy(dataclasses.replace(target, model_endpoint=slow_endpoint), overrides={"AlarmPeriodSeconds": "10"})
+        assert cli(embedded_stack, "fault", "set", "model-server-slow", "--seconds", "6") == 0
+        try:
             run = uuid.uuid4().hex[:6]
             with ThreadPoolExecutor(2) as pool:
                 records = list(pool.map(lambda i: embedded_stack.submit(synthetic.chest_jpeg(i, (512, 512)),
                                                                         meta(f"slow-{run}-{i}"), "chest.jpg"), range(2)))
-            assert all(r["status"] == "SUCCEEDED" and r["latency_ms"] > 6000 for r in records), records
-            alarm = wait_for_state(cw, "radstream-p95-latency", "ALARM", timeout_s=45)
-            assert "greater than the threshold (5000.0)" in alarm["StateReason"]
-            notice = wait_for_notification(sqs, inbox, "radstream-p95-latency", "ALARM", timeout_s=20)
-            assert notice["Trigger"]["ExtendedStatistic"] == "p95" and notice["Trigger"]["Period"] == 10
-            assert notice["OldStateValue"] in ("OK", "INSUFFICIENT_DATA")
+        finally:
+            assert cli(embedded_stack, "fault", "clear", "model-server-slow") == 0
+        assert all(r["status"] == "SUCCEEDED" and r["latency_ms"] > 6000 for r in records), records
+        alarm = wait_for_state(cw, "radstream-p95-latency", "ALARM", timeout_s=45)
+        assert "greater than the threshold (5000.0)" in alarm["StateReason"]
+        notice = wait_for_notification(sqs, inbox, "radstream-p95-latency", "ALARM", timeout_s=20)
+        assert notice["Trigger"]["ExtendedStatistic"] == "p95" and notice["Trigger"]["Period"] == 10
+        assert notice["OldStateValue"] in ("OK", "INSUFFICIENT_DATA")
         # nothing slow any more: missing data is not breaching, the alarm recovers and says so
         wait_for_state(cw, "radstream-p95-latency", "OK", timeout_s=45)
         assert wait_for_notification(sqs, inbox, "radstream-p95-latency", "OK", timeout_s=20)["NewStateValue"] == "OK"
     finally:
-        deploy(target, overrides={"AlarmPeriodSeconds": "300"})
+        deploy(embedded_stack.target, overrides={"AlarmPeriodSeconds": "300"})
         sns.unsubscribe(SubscriptionArn=subscription)
         sqs.delete_queue(QueueUrl=inbox)
 
