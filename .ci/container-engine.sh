@@ -92,7 +92,10 @@ else
     binary=$("$PYTHON" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
   }
   mkdir -p "$plugins"
-  cp -f "$binary" "$plugins/docker-compose"  # a copy: the venv it comes from may be a clone CI deletes
+  # A copy, not a link: the venv it comes from may be a clone CI deletes. rm first: cp refuses to
+  # write through a link left dangling by such a deleted venv.
+  rm -f "$plugins/docker-compose"
+  cp "$binary" "$plugins/docker-compose"
   say "installed $plugins/docker-compose from $binary: $(docker compose version)"
 fi
 
