@@ -88,7 +88,7 @@ def embedded_stack(tmp_path_factory) -> RunningStack:
     state_dir = tmp_path_factory.mktemp("radstream-state")
     # Lambda's async retries wait 1 and 2 minutes; 1 and 2 seconds keep the trigger's fault tests short.
     embedded = EmbeddedStack(state_dir, port=free_port(), model_port=free_port(),
-                             emulator_options=["--async-retry-delays", "1,2"])
+                             emulator_options=["--async-retry-delays", "1,2"], persist=False)
     try:
         embedded.start(timeout_s=120)
         target = resolve("embedded", port=embedded.port, model_endpoint=embedded.model_endpoint)

@@ -39,6 +39,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -64,8 +65,8 @@ _logs_lock = threading.Lock()
 
 __all__ = ["install_lambda_runtime", "install_async_invocations", "install_atomic_conditional_puts",
            "install_start_execution_input_limit", "install_cloudformation_resources", "install_cloudwatch_metrics",
-           "install_alarm_state_keeping", "install_execution_metrics", "moto_wsgi_app", "preserve_header_names",
-           "check_moto_version"]
+           "install_alarm_state_keeping", "install_execution_metrics", "snapshot_s3", "restore_s3", "moto_wsgi_app",
+           "preserve_header_names", "check_moto_version"]
 
 
 def check_moto_version() -> None:
@@ -347,6 +348,62 @@ def install_start_execution_input_limit() -> None:
         return moto_start(self)
 
     StepFunctionResponse.start_execution = start_execution  # type: ignore[method-assign]
+
+
+# -- persistence: bucket contents across a restart ---------------------------------------------
+# moto keeps everything in memory and has no persistence switch for its server. The emulator saves the
+# current version of every object when it stops (gracefully: `radstream down`) and `radstream up`
+# restores the pipeline's buckets after deploying. Only object bodies and their metadata survive:
+# executions, versions (restored objects get new version ids), queues and logs do not.
+
+def snapshot_s3(directory: Path) -> int:
+    """Write every bucket's current objects to ``directory`` (replacing an earlier snapshot); returns
+    how many objects were saved."""
+    import shutil
+    import tempfile
+
+    from moto.s3.models import FakeDeleteMarker, s3_backends
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=directory.parent))
+    manifest = []
+    for account_id, partitions in list(s3_backends.items()):
+        for backend in list(partitions.values()):
+            for bucket in list(backend.buckets.values()):
+                for name in list(bucket.keys.keys()):
+                    key = bucket.keys.get(name)
+                    if key is None or isinstance(key, FakeDeleteMarker):
+                        continue
+                    body = staging / f"{len(manifest):08d}"
+                    body.write_bytes(key.value)
+                    manifest.append({"account": account_id, "bucket": bucket.name, "key": name, "body": body.name,
+                                     "metadata": dict(key.metadata)})
+    (staging / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(directory, ignore_errors=True)
+    staging.rename(directory)
+    return len(manifest)
+
+
+def restore_s3(directory: Path, buckets: list[str]) -> dict[str, int]:
+    """Put the snapshot's objects of ``buckets`` back (buckets that exist now; nothing is notified: these
+    uploads were processed, or listed by reconcile, before the restart). Returns objects per bucket."""
+    from moto.s3.models import s3_backends
+
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        return {}
+    restored: dict[str, int] = {}
+    for entry in json.loads(manifest_path.read_text()):
+        if entry["bucket"] not in buckets:
+            continue
+        backend = s3_backends[entry["account"]]["aws"]
+        if entry["bucket"] not in backend.buckets:
+            continue
+        key = backend.put_object(entry["bucket"], entry["key"], (directory / entry["body"]).read_bytes(),
+                                 disable_notification=True)
+        key.set_metadata(entry["metadata"], replace=True)
+        restored[entry["bucket"]] = restored.get(entry["bucket"], 0) + 1
+    return restored
 
 
 # -- speed: the work moto repeats per request or per execution ---------------------------------

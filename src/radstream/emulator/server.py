@@ -87,6 +87,8 @@ class AdminMiddleware:
                 body = {"cleared": cleared, "faults": self.emulator.faults.snapshot()}
             elif route == "faults":
                 body = {"faults": self.emulator.faults.snapshot()}
+            elif route == "restore" and method == "POST":
+                body = self.emulator.restore(json.loads(_body(environ) or b"{}").get("buckets", []))
             elif route == "flush" and environ.get("REQUEST_METHOD") == "POST":
                 body = self.emulator.flush_delivery()
             elif route == "stats":
@@ -129,9 +131,10 @@ _KINESIS_THROUGHPUT = json.dumps({
 
 class Emulator:
     def __init__(self, host: str, port: int, work_dir: Path,
-                 async_retry_delays_s: tuple[float, ...] = AWS_RETRY_DELAYS_S) -> None:
+                 async_retry_delays_s: tuple[float, ...] = AWS_RETRY_DELAYS_S, persist_dir: Path | None = None) -> None:
         self.host, self.port, self.work_dir = host, port, work_dir
         self.async_retry_delays_s = async_retry_delays_s
+        self.persist_dir = persist_dir  # bucket contents are saved here on stop and restored on request
         self.started_at = time.time()
         self.faults = FaultSwitch()
         self.invoker = None
@@ -214,7 +217,27 @@ class Emulator:
         delivered = self.forwarder.flush() if self.forwarder is not None else {"delivery_streams": {}}
         return {**delivered, "metrics": written}
 
+    def restore(self, buckets: list[str]) -> dict:
+        """Put back the objects the last stop saved, for ``buckets`` (the caller's deployed data buckets)."""
+        from radstream.emulator import moto_patches
+
+        if self.persist_dir is None:
+            return {"restored": {}, "persisting": False}
+        restored = moto_patches.restore_s3(self.persist_dir, buckets)
+        logger.info("restored %d objects saved at the last stop: %s", sum(restored.values()), restored)
+        return {"restored": restored, "persisting": True}
+
     def stop(self) -> None:
+        if self.persist_dir is not None and self._server is not None:
+            from radstream.emulator import moto_patches
+
+            try:  # before anything stops: the Lambda runtime and Firehose delivery may still write
+                started = time.monotonic()
+                self.flush_delivery()  # buffered telemetry goes to its bucket first
+                count = moto_patches.snapshot_s3(self.persist_dir)
+                logger.info("saved %d objects to %s in %.1f s", count, self.persist_dir, time.monotonic() - started)
+            except Exception:
+                logger.exception("could not save the bucket contents; they are lost with this process")
         for part in (self.alarms, self.metrics):
             if part is not None:
                 part.stop()
@@ -276,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="port to listen on (default 4566)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where extracted function code and worker logs live (default: a temp dir)")
+    parser.add_argument("--persist-dir", type=Path, default=None,
+                        help="save every bucket's objects here when stopping, for POST /_radstream/restore after "
+                             "the next start (default: nothing survives a restart)")
     parser.add_argument("--async-retry-delays", default=",".join(f"{d:g}" for d in AWS_RETRY_DELAYS_S),
                         help="seconds before each retry of a failed asynchronous invocation (default 60,120, "
                              "Lambda's; the tests use shorter ones)")
@@ -287,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="radstream-emulator-"))
-    emulator = Emulator(args.host, args.port, work_dir, delays)
+    emulator = Emulator(args.host, args.port, work_dir, delays, args.persist_dir)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

@@ -106,9 +106,15 @@ def _start(args):
     else:
         stack = embedded_stack(args)
         with console.status("starting the embedded stack ..."):
-            stack.start()
+            launched = stack.start()
         target = target_from_args(args, stack)
     _print_deploy(_deploy(target), dry_run=False)
+    if target.name == "embedded" and "emulator" in launched:
+        restored = stack.restore_buckets(target.names.deployed_buckets)
+        if restored:
+            console.print(f"restored {sum(restored.values())} objects saved by the last `radstream down` "
+                          f"({', '.join(f'{b}: {n}' for b, n in restored.items())}); executions and queues start "
+                          f"empty: `radstream reconcile` lists studies that were running")
     return target
 
 

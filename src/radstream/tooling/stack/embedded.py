@@ -77,7 +77,8 @@ class Service:
 
 class EmbeddedStack:
     def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, port: int | None = None,
-                 model_port: int | None = None, emulator_options: list[str] | None = None) -> None:
+                 model_port: int | None = None, emulator_options: list[str] | None = None,
+                 persist: bool = True) -> None:
         self.state_dir = Path(state_dir)
         saved = self._load_state()
         self.port = port or saved.get("port") or int(os.environ.get("RADSTREAM_EMULATOR_PORT", DEFAULT_EMULATOR_PORT))
@@ -89,13 +90,21 @@ class EmbeddedStack:
         # Extra emulator flags (e.g. --async-retry-delays 1,2 in the tests); kept like model_options.
         self.emulator_options: list[str] = list(emulator_options if emulator_options is not None
                                                 else saved.get("emulator_options", []))
+        # Bucket contents are saved when the emulator stops and restored after the next `up` (persist_dir).
+        self.persist = persist
 
     # -- services -------------------------------------------------------------------------
     @property
     def emulator(self) -> Service:
         return Service("emulator", self.port, emulator_admin.HEALTH_PATH,
                        [sys.executable, "-m", "radstream.emulator", "--port", str(self.port),
-                        "--work-dir", str((self.state_dir / "emulator").resolve()), *self.emulator_options])
+                        "--work-dir", str((self.state_dir / "emulator").resolve()),
+                        *(["--persist-dir", str(self.persist_dir.resolve())] if self.persist else []),
+                        *self.emulator_options])
+
+    @property
+    def persist_dir(self) -> Path:
+        return self.state_dir / "emulator" / "saved-buckets"
 
     @property
     def model_server(self) -> Service:
@@ -135,16 +144,24 @@ class EmbeddedStack:
         return self.state_dir / "logs" / f"{service.name}.log"
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self, timeout_s: float = 60.0, *, model_server: bool = True) -> None:
-        """Start whatever is not already running (the emulator alone without ``model_server``); raise
-        StackError naming the log to read."""
+    def start(self, timeout_s: float = 60.0, *, model_server: bool = True) -> list[str]:
+        """Start whatever is not already running (the emulator alone without ``model_server``); returns the
+        services started now. Raises StackError naming the log to read."""
         started = self._processes()
+        launched = []
         for service in (self.emulator, self.model_server) if model_server else (self.emulator,):
             if not service.healthy():
                 started[service.name] = self._launch(service, started, timeout_s)
+                launched.append(service.name)
             elif not processes.is_same(started.get(service.name)):
                 started.pop(service.name, None)  # it answers, but it is not a process we started: leave it alone
         self._save_state(started)
+        return launched
+
+    def restore_buckets(self, buckets: list[str]) -> dict[str, int]:
+        """After a fresh start and deploy: put back the bucket contents saved when the emulator last stopped."""
+        answer = emulator_admin.restore(self.endpoint_url, buckets) if self.persist else None
+        return (answer or {}).get("restored", {})
 
     def _launch(self, service: Service, started: dict, timeout_s: float) -> dict:
         if not port_is_free(service.port):
@@ -191,9 +208,11 @@ class EmbeddedStack:
     def stop(self) -> list[str]:
         """Stop the services this manager started; returns what happened to each (a process whose pid
         now belongs to another program is left alone, and said so)."""
+        # The emulator saves the buckets before it exits: give it time (the model server needs none).
         outcomes = [f"{name}" if outcome == processes.STOPPED else f"{name} ({outcome}: not signalled)"
                     for name, record in self._processes().items()
-                    if (outcome := processes.terminate(record)) != processes.GONE]
+                    if (outcome := processes.terminate(record, grace_s=120.0 if name == "emulator" else 5.0))
+                    != processes.GONE]
         try:
             self._state_file().unlink()
         except OSError:

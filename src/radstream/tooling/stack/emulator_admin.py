@@ -18,6 +18,7 @@ HEALTH_PATH = "/_radstream/health"
 FLUSH_PATH = "/_radstream/flush"
 STATS_PATH = "/_radstream/stats"
 FAULTS_PATH = "/_radstream/faults"
+RESTORE_PATH = "/_radstream/restore"
 WAIT_PATH = "/_radstream/executions/wait"
 
 
@@ -113,3 +114,9 @@ def clear_faults(endpoint_url: str, fault: str | None = None, timeout: float = 5
     query = "?" + urllib.parse.urlencode({"fault": fault}) if fault else ""
     answer = _call(endpoint_url.rstrip("/") + FAULTS_PATH + query, post=False, timeout=timeout, method="DELETE")
     return None if answer is None else answer["cleared"]
+
+
+def restore(endpoint_url: str, buckets: list[str], timeout: float = 120.0) -> dict | None:
+    """Put back what the emulator saved when it last stopped, for ``buckets``: ``{"restored": {bucket: n},
+    "persisting": bool}``, or None when no emulator answers."""
+    return _call(endpoint_url.rstrip("/") + RESTORE_PATH, post=True, timeout=timeout, body={"buckets": buckets})
