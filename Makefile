@@ -50,6 +50,22 @@ down: $(STAMP) ## stop the stack (TARGET=localstack: docker compose down)
 status: $(STAMP) ## is the stack running, is the deployment current (TARGET=...)
 	$(BIN)/radstream status $(TARGET_ARG)
 
+FAULT ?= model-server-down
+fault: $(STAMP) ## inject a fault into the running embedded stack: make fault FAULT=model-server-down|s3-slowdown|trigger-crash|... FAULT_ARGS="--rate 0.3" (radstream fault --help)
+	$(BIN)/radstream fault set $(FAULT) $(FAULT_ARGS)
+
+fault-clear: $(STAMP) ## clear every injected fault (a stopped model server is started again)
+	$(BIN)/radstream fault clear
+
+failures: $(STAMP) ## failed studies with code and reason (TARGET=...)
+	$(BIN)/radstream failures $(TARGET_ARG)
+
+reconcile: $(STAMP) ## uploads vs terminal records: missing, stuck, orphaned, duplicated (TARGET=...)
+	$(BIN)/radstream reconcile $(TARGET_ARG)
+
+soak: $(STAMP) ## 500 studies at 16 in flight on the running embedded stack, model server killed and restarted, duplicate uploads raced: exit 1 if any study is lost, duplicated or mixed up
+	$(BIN)/radstream soak --studies 500 --concurrent 16
+
 e2e: $(STAMP) ## the end-to-end check list against the running stack
 	$(BIN)/radstream e2e $(TARGET_ARG)
 

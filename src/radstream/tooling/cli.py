@@ -673,6 +673,50 @@ def cmd_fault(args) -> int:
     return 0
 
 
+def cmd_soak(args) -> int:
+    from radstream.tooling.soak import run_soak
+
+    if selected_target(args) != "embedded":
+        raise TargetError("the soak kills and restarts the model server: it runs on the embedded target only")
+    stack = embedded_stack(args)
+    target = _reachable_target(args)
+    console.print(f"soak: {args.studies} studies, {args.concurrent} in flight; the model server is killed after "
+                  f"{args.kill_at:.0%} of them for {args.outage:g} s; {args.races} duplicate-upload races")
+    report = run_soak(target, stack, studies=args.studies, concurrent=args.concurrent, kill_at=args.kill_at,
+                      outage_s=args.outage, races=args.races, resubmits=args.resubmits, size=args.size,
+                      progress=lambda line: console.print(f"  {line}"))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        out = _stdout_console()
+        table = Table(title="soak")
+        table.add_column("measure")
+        table.add_column("value", overflow="fold")
+        rows = [("studies", report.studies), ("succeeded", report.succeeded),
+                ("failed (by code)", ", ".join(f"{c} {n}" for c, n in report.failed.items()) or "0"),
+                ("lost", len(report.lost)), ("duplicated", len(report.duplicated)), ("mixed up", len(report.mixed_up)),
+                ("success rate", f"{report.success_rate:.2%}"),
+                ("duplicate-upload races", f"{report.races} (refused sides: {report.races_refused})"),
+                ("unchanged resubmissions", f"{report.resubmits} ({report.resubmits_same_record} got the same record)"),
+                ("model server outage", f"{report.outage_s} s" if report.outage_s is not None else "none"),
+                ("recovery: first success after restart", _seconds(report.first_success_after_restart_s)),
+                ("recovery: outage backlog finished after restart", _seconds(report.outage_backlog_cleared_after_s)),
+                ("wall time", f"{report.wall_s:.0f} s"),
+                ("reconcile (this run)", ", ".join(f"{k} {len(v)}" for k, v in report.reconcile.items()))]
+        for name, value in rows:
+            table.add_row(name, str(value))
+        out.print(table)
+        for problem in report.lost + report.duplicated + report.mixed_up:
+            console.print(f"[red]{problem}[/red]")
+    console.print("[green]no study lost, duplicated or mixed up[/green]" if report.ok
+                  else "[red]studies were lost, duplicated or mixed up[/red]")
+    return 0 if report.ok else 1
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s" if value is not None else "n/a"
+
+
 def cmd_query(args) -> int:
     from radstream.tooling.query_command import run
 
@@ -849,6 +893,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_target_argument(p)
     p.set_defaults(func=cmd_reconcile)
+
+    p = sub.add_parser("soak", help="many studies under faults: is any lost, duplicated or mixed up? (embedded)",
+                       description="Submits distinct studies with N in flight, kills the model server part-way and "
+                                   "restarts it, races duplicate uploads and resubmits finished studies; then checks "
+                                   "every study's records. Prints studies, lost, duplicated, mixed up, success rate "
+                                   "and recovery time; exit 1 if any study was lost, duplicated or mixed up.")
+    p.add_argument("--studies", type=int, default=500, help="studies to submit (default 500)")
+    p.add_argument("--concurrent", type=int, default=16, help="studies in flight (default 16)")
+    p.add_argument("--kill-at", type=float, default=0.3, help="kill the model server after this fraction (default 0.3)")
+    p.add_argument("--outage", type=float, default=30.0, help="seconds the model server stays down (default 30; 0: none)")
+    p.add_argument("--races", type=int, default=10, help="duplicate-upload races (default 10)")
+    p.add_argument("--resubmits", type=int, default=10, help="unchanged resubmissions of finished studies (default 10)")
+    p.add_argument("--size", type=int, default=512, help="side of the synthetic JPEGs in pixels (default 512)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_target_argument(p)
+    p.set_defaults(func=cmd_soak)
 
     from radstream.tooling.faults import KINDS as FAULT_KINDS
 

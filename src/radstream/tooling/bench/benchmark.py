@@ -33,6 +33,7 @@ from radstream.tooling.bench.pricing import Pricing
 from radstream.tooling.bench.stats import latency_summary, percentile, throughput
 from radstream.tooling.bench.usage import StackProbe, usage_per_study
 from radstream.tooling.client import PipelineClient, Study, dicom_sidecar
+from radstream.tooling.errors import StudyIdTakenError
 from radstream.tooling.stack.emulator_admin import flush_telemetry
 
 RESULT_KIND = "radstream-bench"
@@ -86,9 +87,10 @@ def run_batch(target, studies: list[Study], concurrency: int, progress=None) -> 
         upload_start = time.time()
         try:
             client.upload(study)
-        except ClientError as exc:
+        except (ClientError, StudyIdTakenError) as exc:
+            code = exc.code if isinstance(exc, StudyIdTakenError) else exc.response["Error"]["Code"]
             return {"study_id": study.study_id, "status": "UPLOAD_REFUSED", "upload_start": upload_start,
-                    "error": {"code": exc.response["Error"]["Code"], "message": str(exc)}}
+                    "error": {"code": code, "message": str(exc)}}
         record = client.wait(study.study_id)
         record["upload_start"] = upload_start
         stopped = record.get("stopped_at")

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from radstream.tooling.client import PipelineClient, Study
+from radstream.tooling.errors import StudyIdTakenError
 
 
 @dataclass
@@ -41,10 +42,11 @@ def upload_studies(target, studies: list[Study], *, concurrent: int = 4, rate: f
     def upload(study: Study) -> None:
         try:
             client.upload(study)
-        except ClientError as exc:
+        except (ClientError, StudyIdTakenError) as exc:
+            code = exc.code if isinstance(exc, StudyIdTakenError) else exc.response["Error"]["Code"]
             with lock:
                 summary.refused += 1
-                summary.refusals[exc.response["Error"]["Code"]] += 1
+                summary.refusals[code] += 1
             return
         with lock:
             summary.uploaded += 1
