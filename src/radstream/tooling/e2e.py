@@ -20,6 +20,8 @@ import urllib.request
 import uuid
 from typing import Callable
 
+from botocore.exceptions import ClientError
+
 from radstream.definition import stack as stack_def
 from radstream.deployed import s3_layout
 from radstream.tooling import synthetic_images as synthetic
@@ -232,10 +234,14 @@ class Checks:
                                          {"study_id": study_id, "view": "AP", "timestamp": "2024-01-15T10:00:00Z"},
                                          study_id))
         expect(other["status"] == "REFUSED" and other["error"]["code"] == "StudyIdTaken", f"a different study gave {other}")
-        # a plain producer overwriting the image: no second execution, and the result still names the bytes
-        # it was made from (the bucket keeps that version)
+        # a plain producer overwriting the image: refused by the bucket policy on AWS (puts under incoming/
+        # must be conditional); where it lands (the embedded target evaluates no policy conditions), it
+        # starts no second execution and the result still names the bytes it was made from
         image_key = s3_layout.image_key(study_id, "x.jpg")
-        self.s3.put_object(Bucket=self.names.images_bucket, Key=image_key, Body=synthetic.chest_jpeg(4, (512, 512)))
+        try:
+            self.s3.put_object(Bucket=self.names.images_bucket, Key=image_key, Body=synthetic.chest_jpeg(4, (512, 512)))
+        except ClientError as exc:
+            expect(exc.response["Error"]["Code"] == "AccessDenied", f"the overwrite failed with {exc}")
         time.sleep(1.0)  # the trigger runs on the overwrite; it must start nothing
         arns = [e["executionArn"] for page in self.sfn.get_paginator("list_executions").paginate(
             stateMachineArn=self.names.state_machine_arn) for e in page["executions"] if e["name"] == study_id]
