@@ -120,22 +120,20 @@ class ExecutionEnvironment:
 
     def invoke(self, payload: str, request_id: str, fault: str | None = None) -> tuple[dict, float]:
         """Run one event; returns (reply, wall duration ms). Kills the process on timeout or OOM.
-        ``fault`` (fault injection): ``crash`` kills the process once the event is handed over, as a
-        crashing handler dies; ``oom`` stops it as the memory check below stops one over its limit."""
+        ``fault`` (fault injection): ``crash`` kills the process as the event is handed over, as a crashing
+        handler dies; ``oom`` stops it as the memory check below stops one over its limit."""
         deadline_wall_ms = time.time() * 1000 + self.spec.timeout_s * 1000
         request = {"request_id": request_id, "event": payload, "deadline_ms": deadline_wall_ms,
                    "function_arn": self.spec.arn}
         started = time.perf_counter()
+        if fault in ("crash", "oom"):  # the process dies as the event is handed over (before it can answer)
+            self.kill()
+            return {"ok": False, "crashed" if fault == "crash" else "oom": True}, (time.perf_counter() - started) * 1000
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             return {"ok": False, "crashed": True}, 0.0
-        if fault == "crash":
-            self.process.kill()
-        elif fault == "oom":
-            self.kill()
-            return {"ok": False, "oom": True}, (time.perf_counter() - started) * 1000
 
         def check_memory() -> dict | None:
             current, _ = self.rss_mb()
