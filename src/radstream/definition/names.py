@@ -51,11 +51,21 @@ class Names:
 
     @property
     def state_machine(self) -> str:
-        return f"{self.prefix}-pipeline"
+        """The Standard workflow's name (the default WorkflowType)."""
+        return self.state_machine_for("STANDARD")
 
     @property
     def state_machine_arn(self) -> str:
-        return f"arn:{self.partition}:states:{self.region}:{self.account_id}:stateMachine:{self.state_machine}"
+        return self.state_machine_arn_for("STANDARD")
+
+    def state_machine_for(self, workflow_type: str) -> str:
+        """Each workflow type has its own name: a state machine cannot change type in place, and
+        CloudFormation replaces a named resource only under a new name."""
+        return f"{self.prefix}-pipeline" + ("-express" if workflow_type == "EXPRESS" else "")
+
+    def state_machine_arn_for(self, workflow_type: str) -> str:
+        return (f"arn:{self.partition}:states:{self.region}:{self.account_id}:stateMachine:"
+                f"{self.state_machine_for(workflow_type)}")
 
     @property
     def errors_topic(self) -> str:

@@ -1,8 +1,9 @@
 """The Lambda functions of template.yaml, as Python sees them (the template is the definition).
 
-``FUNCTIONS`` lists each function's handler, memory, timeout, package and the environment
-variables the template gives it; ``function_environment`` fills those variables for a set of
-``Names`` (the functional tests give handlers exactly this environment). A unit test checks that
+``FUNCTIONS`` lists each function's handler, memory (the default where a parameter sets it), timeout,
+package and the environment variables the template gives it; ``function_environment`` fills those
+variables for a set of ``Names`` and the default parameters (the functional tests give handlers
+exactly this environment). A unit test checks that
 it agrees with what the template's own expressions evaluate to.
 """
 
@@ -45,6 +46,11 @@ def _layer_of(properties: dict) -> str | None:
     return chosen[0]["Ref"]
 
 
+def _default(value):
+    """A literal, or the default of the parameter ``{"Ref": name}`` (e.g. a memory size radstream ab varies)."""
+    return cfn.parameter_defaults()[value["Ref"]] if isinstance(value, dict) else value
+
+
 def _functions() -> tuple[FunctionDef, ...]:
     out = []
     for logical_id, resource in cfn.resources_of_type("AWS::Lambda::Function").items():
@@ -52,7 +58,7 @@ def _functions() -> tuple[FunctionDef, ...]:
         out.append(FunctionDef(
             logical_id=logical_id,
             short=p["FunctionName"].removeprefix("radstream-"),
-            handler=p["Handler"], memory_mb=int(p["MemorySize"]), timeout_s=int(p["Timeout"]),
+            handler=p["Handler"], memory_mb=int(_default(p["MemorySize"])), timeout_s=int(p["Timeout"]),
             description=p.get("Description", ""), runtime=p["Runtime"],
             code_key_parameter=p["Code"]["S3Key"]["Ref"], layer=_layer_of(p),
             environment_keys=tuple(p.get("Environment", {}).get("Variables", {})),
@@ -73,6 +79,8 @@ def function_environment(fn: FunctionDef, names: Names, model_endpoint: str) -> 
     """The environment template.yaml gives ``fn``, with ``names``' resources."""
     values = {
         config.IMAGES_BUCKET: names.images_bucket,
+        config.TENSORS_BUCKET: names.images_bucket,  # TensorStorage standard (the default)
+        config.WORKFLOW_TYPE: "STANDARD",
         config.RESULTS_BUCKET: names.results_bucket,
         config.TELEMETRY_STREAM: names.telemetry_stream,
         config.STATE_MACHINE_ARN: names.state_machine_arn,

@@ -25,6 +25,7 @@ BOOTSTRAP_STACK_NAME = "radstream-bootstrap"
 # Which property holds a resource's physical name, for the types whose Ref is that name.
 NAME_PROPERTIES = {
     "AWS::S3::Bucket": "BucketName",
+    "AWS::S3Express::DirectoryBucket": "BucketName",
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Kinesis::Stream": "Name",
     "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
@@ -223,6 +224,7 @@ def _get_att(logical_id: str, attribute: str, ctx: Context, template: dict[str, 
     p, r, a = ctx.partition, ctx.region, ctx.account_id
     arns = {
         "AWS::S3::Bucket": f"arn:{p}:s3:::{name}",
+        "AWS::S3Express::DirectoryBucket": f"arn:{p}:s3express:{r}:{a}:bucket/{name}",
         "AWS::Lambda::Function": f"arn:{p}:lambda:{r}:{a}:function:{name}",
         "AWS::Kinesis::Stream": f"arn:{p}:kinesis:{r}:{a}:stream/{name}",
         "AWS::KinesisFirehose::DeliveryStream": f"arn:{p}:firehose:{r}:{a}:deliverystream/{name}",

@@ -2,7 +2,9 @@
 
     images bucket     incoming/{study_id}/image{ext}       the upload (never the user's file name)
                       incoming/{study_id}/metadata.json    its sidecar; the study starts once both are in
-                      preprocessed/{study_id}/tensor.npy   the model input (state carries only its URI)
+                      preprocessed/{study_id}/tensor.npy   the model input (state carries only its URI;
+                                                           or in the tensors directory bucket, TensorStorage)
+                      started/{study_id}.json              Express workflows: the claim that starts a study once
     results bucket    results/{study_id}/result.json       terminal record of a success
                       failures/{record_key}/failure.json   terminal record of a failure
                       attempts/{study_id}/{execution}.json an earlier failed attempt, kept by redrive
@@ -23,6 +25,7 @@ from radstream.deployed.intake.study_id import NOT_A_STUDY_PREFIX, study_id_prob
 
 INCOMING_PREFIX = "incoming/"
 PREPROCESSED_PREFIX = "preprocessed/"
+STARTED_PREFIX = "started/"
 RESULTS_PREFIX = "results/"
 FAILURES_PREFIX = "failures/"
 ATTEMPTS_PREFIX = "attempts/"
@@ -69,6 +72,10 @@ def sidecar_key(study_id: str) -> str:
 
 def tensor_key(study_id: str) -> str:
     return f"{PREPROCESSED_PREFIX}{_study(study_id)}/tensor.npy"
+
+
+def start_claim_key(study_id: str) -> str:
+    return f"{STARTED_PREFIX}{_study(study_id)}.json"
 
 
 def result_key(study_id: str) -> str:

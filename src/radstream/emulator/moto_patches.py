@@ -37,6 +37,7 @@ import base64
 import json
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -1240,6 +1241,7 @@ def install_cloudformation_resources() -> None:
     _patch_change_set_diff()
     _patch_change_set_execution()
     _patch_managed_policy_delete()
+    _patch_replaced_resource_dependents()
     for cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cache.cache_clear()  # computed from CloudFormationModel.__subclasses__(), which now has ours
 
@@ -1801,3 +1803,65 @@ def _alarm_arguments(name: str, p: dict) -> dict:
         treat_missing_data=p.get("TreatMissingData"),
         evaluate_low_sample_count_percentile=p.get("EvaluateLowSampleCountPercentile"),
         threshold_metric_id=p.get("ThresholdMetricId"), tags=p.get("Tags"))
+
+
+_SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+
+
+def _resources_referenced(value: Any) -> set[str]:
+    """Logical ids ``value`` refers to: ``Ref``, ``Fn::GetAtt`` and ``${X}``/``${X.Attr}`` in ``Fn::Sub``."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _resources_referenced(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                found.add(item.split(".", 1)[0] if isinstance(item, str) else item[0])
+            elif key == "Fn::Sub":
+                text = item if isinstance(item, str) else item[0]
+                found |= set(_SUB_REFERENCE.findall(text))
+                found |= _resources_referenced(item[1:] if isinstance(item, list) else [])
+            else:
+                found |= _resources_referenced(item)
+    return found
+
+
+def _patch_replaced_resource_dependents() -> None:
+    """moto updates a stack's modified resources in template order, each resolving its references
+    when it is updated. A resource that is replaced (a new physical id: e.g. the state machine of
+    another WorkflowType, which has another name) can be updated after the resources that refer to
+    it, and those keep the old reference (the upload trigger would start executions of a deleted
+    state machine). Afterwards, update again every resource that refers to a replaced one, as
+    CloudFormation does (transitively, when that changes its own physical id)."""
+    from moto.cloudformation import parsing
+
+    original = parsing.ResourceMap.update
+
+    def physical_ids(resource_map: Any) -> dict[str, Any]:
+        return {name: getattr(resource, "physical_resource_id", None)
+                for name, resource in resource_map._parsed_resources.items()}
+
+    def update(self: Any, template: dict, parameters: dict | None = None) -> None:
+        before = physical_ids(self)
+        original(self, template, parameters)
+        after = physical_ids(self)
+        replaced = [name for name in after if name in before and after[name] != before[name]]
+        while replaced:
+            name = replaced.pop()
+            for other, resource_json in self._resource_json_map.items():
+                if other == name or other not in self._parsed_resources or \
+                        name not in _resources_referenced(resource_json.get("Properties", {})):
+                    continue
+                updated = parsing.parse_and_update_resource(other, resource_json, self,
+                                                            account_id=self._account_id, region_name=self._region_name)
+                if updated is None:
+                    continue
+                self._parsed_resources[other] = updated
+                if getattr(updated, "physical_resource_id", None) != after.get(other):
+                    after[other] = getattr(updated, "physical_resource_id", None)
+                    replaced.append(other)
+
+    parsing.ResourceMap.update = update  # type: ignore[method-assign]

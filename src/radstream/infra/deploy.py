@@ -144,6 +144,32 @@ def outputs_of(stack: dict | None) -> dict[str, str]:
     return {o["OutputKey"]: o.get("OutputValue", "") for o in (stack or {}).get("Outputs", []) or []}
 
 
+def stack_outputs(target: Target) -> dict[str, str]:
+    """The deployed stack's outputs (empty when there is none)."""
+    return outputs_of(describe(target.client("cloudformation"), cfn.STACK_NAME))
+
+
+@dataclass(frozen=True)
+class DeployedWorkflow:
+    """The state machine a deployment runs and its type (WorkflowType: each type has its own name)."""
+
+    state_machine_arn: str
+    type: str  # STANDARD | EXPRESS
+
+    @property
+    def express(self) -> bool:
+        return self.type == "EXPRESS"
+
+
+def deployed_workflow(target: Target) -> DeployedWorkflow:
+    """Read from the stack (its WorkflowType parameter and StateMachineArn output); the Standard
+    workflow's name when no stack is deployed yet."""
+    stack = describe(target.client("cloudformation"), cfn.STACK_NAME)
+    kind = deployed_parameters(stack).get("WorkflowType") or "STANDARD"
+    arn = outputs_of(stack).get("StateMachineArn") or target.names.state_machine_arn_for(kind)
+    return DeployedWorkflow(arn, kind)
+
+
 def _events_since(cf: Any, name: str, seen: set[str]) -> list[dict]:
     try:
         events = cf.describe_stack_events(StackName=name)["StackEvents"]

@@ -497,7 +497,7 @@ def _write_json(path: str, doc: dict) -> None:
 
 
 def cmd_ab(args) -> int:
-    from radstream.tooling.bench.ab import SCENARIOS, run_ab, scenario
+    from radstream.tooling.bench.ab import SCENARIOS, Arms, run_ab, scenario
     from radstream.tooling.bench.pricing import load_pricing
     from radstream.tooling.bench.render import print_ab
 
@@ -510,6 +510,7 @@ def cmd_ab(args) -> int:
     pricing = load_pricing(args.pricing)
     target = _reachable_target(args)
     stack = embedded_stack(args)
+    arms = Arms(target, stack, chosen)
     total = args.blocks * len(chosen.arms)
     with console.status(f"{chosen.name}: block 1 of {total} ...") as status:
         done = []
@@ -523,12 +524,11 @@ def cmd_ab(args) -> int:
             doc = run_ab(target, stack, chosen, blocks=args.blocks, studies_per_block=args.studies_per_block,
                          concurrency=args.concurrent, pricing=pricing,
                          image_dir=Path(args.image_dir) if args.image_dir else None, confidence=args.confidence,
-                         resamples=args.resamples, seed=args.seed, on_block=on_block)
+                         resamples=args.resamples, seed=args.seed, on_block=on_block, arms=arms)
         except KeyboardInterrupt:
-            console.print(f"interrupted; the original configuration is back "
-                          f"({', '.join(stack.model_options) or 'model-server defaults'})")
+            console.print(f"interrupted; the original configuration is back ({arms.describe_original()})")
             return 130
-    console.print(f"restored the original configuration ({', '.join(stack.model_options) or 'model-server defaults'})")
+    console.print(f"restored the original configuration ({arms.describe_original()})")
     if args.out:
         _write_json(args.out, doc)
     if args.json:

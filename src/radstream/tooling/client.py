@@ -13,7 +13,14 @@ bucket, with write-once (conditional) puts:
 Waiting follows that execution (its name is the study id; the embedded emulator signals its end,
 other targets are polled) and then reads the one record the study left behind: a result or a
 failure with its reason (also a failure the trigger wrote when it refused the upload before
-starting anything).
+starting anything). Every record returned carries ``recorded_at``, when that terminal record was
+written (its ``stored_at``): the end of the study as a benchmark measures it, on either workflow type.
+
+An Express workflow (WorkflowType EXPRESS) has no DescribeExecution on AWS, and its executions' ARNs
+end in a suffix the client cannot know, so the terminal record in S3 is the only signal: polled at a
+steady short interval, or, on the embedded target, awaited through the emulator's completion route
+(the emulator names Express executions like Standard ones). Express runs at least once, so a study
+may have run more than once: a result then wins over a failure written by another run.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +41,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from radstream.deployed import s3_layout
 from radstream.deployed.intake.study_id import study_id_problem
 from radstream.deployed.intake.workflow_input import execution_name_for
+from radstream.infra.deploy import DeployedWorkflow, deployed_workflow
 from radstream.infra.targets import Target
 from radstream.tooling.errors import InvalidStudyError, StudyIdTakenError
 from radstream.tooling.stack import emulator_admin
@@ -102,16 +111,29 @@ def _epoch(when) -> float | None:
     return when.timestamp() if when is not None else None
 
 
+def _iso_epoch(text: Any) -> float | None:
+    """A record's ``stored_at`` (ISO-8601, ms) as epoch seconds."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 class PipelineClient:
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, workflow: DeployedWorkflow | None = None) -> None:
         self.target = target
         self.names = target.names
         self.s3 = target.client("s3")
         self.sfn = target.client("stepfunctions")
+        self.workflow = workflow or deployed_workflow(target)
 
-    def execution_arn(self, study_id: str, attempt: int = 1) -> str:
-        return (f"arn:aws:states:{self.names.region}:{self.names.account_id}:execution:"
-                f"{self.names.state_machine}:{execution_name_for(study_id, attempt)}")
+    def execution_arn(self, study_id: str, attempt: int = 1) -> str | None:
+        """The study's execution (``attempt``: a redrive's); None for Express outside the embedded target
+        (AWS names an Express execution ``...:express:<machine>:<name>:<random>``)."""
+        if self.workflow.express and self.target.name != "embedded":
+            return None
+        return (self.workflow.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+                + ":" + execution_name_for(study_id, attempt))
 
     def _describe(self, study_id: str) -> dict | None:
         """The study's latest attempt (``radstream redrive`` runs ``<study>.attempt-<n>``), or None."""
@@ -127,8 +149,18 @@ class PipelineClient:
                 return found
             latest, attempt = found, attempt + 1
 
-    def execution_exists(self, study_id: str) -> bool:
-        return self._describe(study_id) is not None
+    def started(self, study_id: str) -> bool:
+        """Whether the trigger started the study: its execution exists (Standard) or its start claim
+        does (Express, where executions cannot be looked up)."""
+        if not self.workflow.express:
+            return self._describe(study_id) is not None
+        try:
+            self.s3.head_object(Bucket=self.names.images_bucket, Key=s3_layout.start_claim_key(study_id))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def upload(self, study: Study) -> bool:
         """Upload ``study`` write-once; True if it was new, False if exactly this study was already
@@ -201,7 +233,10 @@ class PipelineClient:
 
         If the target stops answering, or the embedded emulator is restarted while the study runs (its
         state is in memory: the execution is gone), the answer is a ``LOST`` record saying so, not a
-        traceback; `radstream reconcile` lists such studies and `radstream redrive` runs them again."""
+        traceback; `radstream reconcile` lists such studies and `radstream redrive` runs them again.
+        Express: the study's records in S3 say when it ended (see the module docstring)."""
+        if self.workflow.express:
+            return self._wait_for_record(study_id, timeout_s)
         deadline = time.monotonic() + timeout_s
         signalled = self.target.name == "embedded"
         emulator = self._emulator_started_at()
@@ -268,27 +303,75 @@ class PipelineClient:
                                "started_at": _epoch(execution.get("startDate")),
                                "stopped_at": _epoch(execution.get("stopDate"))}
         if execution["status"] == "SUCCEEDED":
-            key = s3_layout.result_key(study_id)
-            out["results_s3_path"] = f"s3://{self.names.results_bucket}/{key}"
-            result = self._read_json(self.names.results_bucket, key) or {}
-            inference = result.get("inference_results", {})
-            out.update({k: inference.get(k) for k in ("findings", "confidence", "model_name", "model_version", "stub")})
+            self._add_result(out, study_id, self._read_json(self.names.results_bucket, s3_layout.result_key(study_id)))
         else:
-            key = s3_layout.failure_key(study_id)
-            failure = self._read_json(self.names.results_bucket, key)
+            failure = self._read_json(self.names.results_bucket, s3_layout.failure_key(study_id))
             if failure:
-                out["error"] = failure["error"]
-                out["failure_s3_path"] = f"s3://{self.names.results_bucket}/{key}"
+                self._add_failure(out, study_id, failure)
             else:
                 out["error"] = {"code": execution.get("error") or execution["status"],
                                 "message": execution.get("cause") or "no failure record was written"}
         return out
 
+    def _add_result(self, out: dict, study_id: str, result: dict | None) -> dict:
+        out["results_s3_path"] = f"s3://{self.names.results_bucket}/{s3_layout.result_key(study_id)}"
+        result = result or {}
+        inference = result.get("inference_results", {})
+        out.update({k: inference.get(k) for k in ("findings", "confidence", "model_name", "model_version", "stub")})
+        out["recorded_at"] = _iso_epoch(result.get("stored_at"))
+        out["executed"] = True
+        return out
+
+    def _add_failure(self, out: dict, study_id: str, failure: dict) -> dict:
+        out["error"] = failure["error"]
+        out["failure_s3_path"] = f"s3://{self.names.results_bucket}/{s3_layout.failure_key(study_id)}"
+        out["recorded_at"] = _iso_epoch(failure.get("stored_at"))
+        out["executed"] = failure.get("execution_name") is not None  # None: the trigger refused the upload
+        return out
+
     def _refused_record(self, study_id: str, failure: dict) -> dict[str, Any]:
         """A study the upload trigger refused before starting an execution: its failure record."""
-        return {"study_id": study_id, "status": "FAILED", "execution_arn": None, "latency_ms": None,
-                "started_at": None, "stopped_at": None, "error": failure["error"],
-                "failure_s3_path": f"s3://{self.names.results_bucket}/{s3_layout.failure_key(study_id)}"}
+        return self._add_failure({"study_id": study_id, "status": "FAILED", "execution_arn": None, "latency_ms": None,
+                                  "started_at": None, "stopped_at": None}, study_id, failure)
+
+    def _wait_for_record(self, study_id: str, timeout_s: float) -> dict[str, Any]:
+        """Express: the study's terminal record in S3 is what says it ended (see the module docstring)."""
+        deadline = time.monotonic() + timeout_s
+        arn = self.execution_arn(study_id)  # embedded only
+        signalled = arn is not None
+        ended = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if signalled and remaining > 0:
+                answer = emulator_admin.wait_for_execution(self.target.endpoint_url, arn,
+                                                           min(remaining, 20.0 if ended is not None else 0.5))
+                signalled = answer is not None
+                ended = (answer or {}).get("status")
+            record = self._terminal_record(study_id)
+            if record is not None:
+                return record
+            if ended in TERMINAL:  # the emulator says it ended, and nothing was written
+                return {"study_id": study_id, "status": ended, "execution_arn": arn, "latency_ms": None,
+                        "started_at": None, "stopped_at": None,
+                        "error": {"code": ended, "message": "the execution ended without a terminal record"}}
+            if time.monotonic() > deadline:
+                return {"study_id": study_id, "status": "TIMED_OUT", "execution_arn": arn,
+                        "error": {"code": "ClientTimeout",
+                                  "message": f"waited {timeout_s:.0f} s; no result or failure record yet"}}
+            if not signalled:
+                time.sleep(POLL_INTERVAL_S)
+
+    def _terminal_record(self, study_id: str) -> dict[str, Any] | None:
+        """The study's outcome from its records alone (Express): a result, else a failure, else None."""
+        out: dict[str, Any] = {"study_id": study_id, "execution_arn": self.execution_arn(study_id),
+                               "latency_ms": None, "started_at": None, "stopped_at": None}
+        result = self._read_json(self.names.results_bucket, s3_layout.result_key(study_id))
+        if result is not None:
+            return self._add_result(dict(out, status="SUCCEEDED"), study_id, result)
+        failure = self._read_json(self.names.results_bucket, s3_layout.failure_key(study_id))
+        if failure is not None:
+            return self._add_failure(dict(out, status="FAILED"), study_id, failure)
+        return None
 
     def _read_json(self, bucket: str, key: str) -> dict | None:
         try:

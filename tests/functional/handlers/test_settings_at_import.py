@@ -12,12 +12,12 @@ from .conftest import function_def, import_handler_module
 # What each function's code requires at import (the handlers package itself requires the stream).
 REQUIRED = {
     "validate-metadata": {config.TELEMETRY_STREAM},
-    "prepare-tensors": {config.TELEMETRY_STREAM, config.IMAGES_BUCKET},
+    "prepare-tensors": {config.TELEMETRY_STREAM, config.TENSORS_BUCKET},
     "run-inference": {config.TELEMETRY_STREAM, config.MODEL_ENDPOINT, config.MODEL_NAME},
     "store-results": {config.TELEMETRY_STREAM, config.RESULTS_BUCKET},
     "record-failure": {config.TELEMETRY_STREAM, config.RESULTS_BUCKET},
     "send-telemetry": {config.TELEMETRY_STREAM},
-    "upload-trigger": {config.TELEMETRY_STREAM, config.STATE_MACHINE_ARN},
+    "upload-trigger": {config.TELEMETRY_STREAM, config.STATE_MACHINE_ARN, config.WORKFLOW_TYPE},
 }
 CASES = [(short, variable) for short, variables in REQUIRED.items() for variable in sorted(variables)]
 

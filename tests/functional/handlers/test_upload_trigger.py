@@ -171,3 +171,55 @@ def test_start_execution_refused_for_good_is_a_failure_record_and_transient_erro
     assert trigger(s3_event(bucket, s3_layout.sidecar_key(study_id)))["refused"] == [study_id]
     record = failure_record(account, study_id)
     assert record["error"]["code"] == "WorkflowStartError" and "InvalidExecutionInput" in record["error"]["message"]
+
+
+def test_express_starts_a_study_once_because_its_start_claim_is_write_once(account, lambda_function, monkeypatch):
+    """Express's StartExecution does not deduplicate names (each call starts another execution, as the fake
+    below does, like AWS): the trigger's write-once claim is what makes a repeated event start nothing,
+    a failed start release the claim for the retry, and a different upload under the id a conflict."""
+    trigger = lambda_function("upload-trigger", RADSTREAM_WORKFLOW_TYPE="EXPRESS")
+    from radstream.deployed.handlers import aws_io, upload_trigger
+
+    real, starts, failing = aws_io.client, [], []
+
+    class ExpressStepFunctions:
+        exceptions = real("stepfunctions").exceptions
+
+        def start_execution(self, stateMachineArn, name, input):  # noqa: N803 - boto3's names
+            if failing:
+                raise ClientError({"Error": {"Code": failing[0], "Message": "no"}}, "StartExecution")
+            starts.append(json.loads(input))
+            return {"executionArn": f"{stateMachineArn.replace(':stateMachine:', ':express:')}:{name}:{uuid.uuid4()}"}
+
+    monkeypatch.setattr(upload_trigger, "client",
+                        lambda service: ExpressStepFunctions() if service == "stepfunctions" else real(service))
+    study_id = f"ex-{uuid.uuid4().hex[:8]}"
+    bucket, s3 = account.names.images_bucket, account.client("s3")
+    image_key, sidecar_key = s3_layout.image_key(study_id, "a.jpg"), s3_layout.sidecar_key(study_id)
+    s3.put_object(Bucket=bucket, Key=image_key, Body=synthetic.chest_jpeg(1, (256, 256)))
+    s3.put_object(Bucket=bucket, Key=sidecar_key, Body=json.dumps(meta(study_id)).encode())
+
+    failing.append("ThrottlingException")
+    with pytest.raises(ClientError):  # Lambda retries the event ...
+        trigger(s3_event(bucket, sidecar_key))
+    assert starts == [] and _claimed(account, study_id) is None  # ... and the released claim lets it start
+    failing.clear()
+
+    first = trigger(s3_event(bucket, sidecar_key))
+    assert len(first["started"]) == 1 and ":express:" in first["started"][0]
+    assert _claimed(account, study_id) == starts[0]  # the claim holds the execution input
+    # both events found the study complete (or S3 delivered one twice): one execution, not two
+    assert trigger(s3_event(bucket, image_key))["duplicates"] == [study_id]
+    assert trigger(s3_event(bucket, sidecar_key))["duplicates"] == [study_id]
+    assert len(starts) == 1
+
+    s3.put_object(Bucket=bucket, Key=image_key, Body=synthetic.chest_jpeg(2, (256, 256)))  # another image, same id
+    assert trigger(s3_event(bucket, image_key))["conflicts"] == [study_id]
+    assert len(starts) == 1 and starts[0]["image"]["version_id"] == _claimed(account, study_id)["image"]["version_id"]
+
+
+def _claimed(account, study_id: str) -> dict | None:
+    try:
+        return json.loads(account.get(f"s3://{account.names.images_bucket}/{s3_layout.start_claim_key(study_id)}"))
+    except ClientError:
+        return None

@@ -4,7 +4,7 @@ own (a fresh emulator process; no model server: nothing here invokes a function)
 import pytest
 
 from radstream.definition import template as cfn
-from radstream.infra.deploy import deploy, destroy, pending_changes
+from radstream.infra.deploy import DeployedWorkflow, deploy, deployed_workflow, destroy, pending_changes
 from radstream.infra.errors import DeployError
 from radstream.infra.targets import Target
 from support.emulator import running_emulator
@@ -76,6 +76,35 @@ def test_what_the_template_deployed(account):
 def test_unknown_parameter_is_named(account):
     with pytest.raises(DeployError, match="no parameter NoSuchThing"):
         deploy(account, overrides={"NoSuchThing": "1"})
+
+
+def test_workflow_type_and_memory_are_deploys_and_whatever_refers_to_the_state_machine_follows_it(account):
+    """What `radstream ab` deploys: EXPRESS replaces the state machine under its own name, and the upload
+    trigger (which refers to it) is updated to the new one, as CloudFormation does; STANDARD brings the
+    original back. A memory size is a function update."""
+    deploy(account)
+    sfn, lam = account.client("stepfunctions"), account.client("lambda")
+
+    def machines() -> list[tuple[str, str]]:
+        return [(m["name"], m["type"]) for m in sfn.list_state_machines()["stateMachines"]]
+
+    def trigger_env() -> dict:
+        return lam.get_function_configuration(FunctionName="radstream-upload-trigger")["Environment"]["Variables"]
+
+    express = deploy(account, overrides={"WorkflowType": "EXPRESS", "PrepareTensorsMemorySize": "2048"})
+    assert machines() == [("radstream-pipeline-express", "EXPRESS")]
+    assert express.outputs["StateMachineArn"].endswith(":stateMachine:radstream-pipeline-express")
+    assert (trigger_env()["RADSTREAM_STATE_MACHINE_ARN"], trigger_env()["RADSTREAM_WORKFLOW_TYPE"]) == (
+        express.outputs["StateMachineArn"], "EXPRESS")
+    assert lam.get_function_configuration(FunctionName="radstream-prepare-tensors")["MemorySize"] == 2048
+    assert deployed_workflow(account) == DeployedWorkflow(express.outputs["StateMachineArn"], "EXPRESS")
+
+    standard = deploy(account, overrides={"WorkflowType": "STANDARD", "PrepareTensorsMemorySize": "1024"})
+    assert machines() == [("radstream-pipeline", "STANDARD")]
+    assert trigger_env()["RADSTREAM_STATE_MACHINE_ARN"] == standard.outputs["StateMachineArn"] == \
+        account.names.state_machine_arn
+    assert lam.get_function_configuration(FunctionName="radstream-prepare-tensors")["MemorySize"] == 1024
+    assert pending_changes(account) == []
 
 
 def test_destroy_keeps_data_unless_asked_and_a_new_deploy_says_what_to_do(account):

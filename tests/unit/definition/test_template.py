@@ -122,7 +122,56 @@ def _statements():
             documents += [resource["Properties"]["PolicyDocument"]] if "PolicyDocument" in resource["Properties"] else []
             for document in documents:
                 for statement in document["Statement"]:
+                    if "Fn::If" in statement:  # a statement that exists under a condition: check what it grants
+                        statement = statement["Fn::If"][1]
                     yield logical_id, statement
+
+
+def test_sizing_and_workflow_parameters_default_to_what_ships():
+    defaults = cfn.parameter_defaults()
+    assert [defaults[k] for k in ("PrepareTensorsMemorySize", "RunInferenceMemorySize", "WorkflowType",
+                                  "TensorStorage", "TensorStorageZoneId")] == ["1024", "512", "STANDARD", "standard", ""]
+    assert props("PrepareTensorsFunction")["MemorySize"] == {"Ref": "PrepareTensorsMemorySize"}
+    assert props("RunInferenceFunction")["MemorySize"] == {"Ref": "RunInferenceMemorySize"}
+    assert (stack.function("prepare-tensors").memory_mb, stack.function("run-inference").memory_mb) == (1024, 512)
+
+
+@pytest.mark.parametrize("kind", ["STANDARD", "EXPRESS"])
+def test_each_workflow_type_is_its_own_state_machine_and_the_trigger_follows_it(kind):
+    """A type cannot change in place and CloudFormation replaces a named resource only under a new name."""
+    names = Names(ACCOUNT, REGION)
+    ctx = cfn.Context(ACCOUNT, REGION, {**CTX.parameters, "WorkflowType": kind})
+    assert cfn.physical_name("Pipeline", ctx) == names.state_machine_for(kind)
+    assert cfn.evaluate(props("Pipeline")["StateMachineType"], ctx) == kind
+    env = cfn.evaluate(props("UploadTriggerFunction")["Environment"]["Variables"], ctx)
+    assert (env["RADSTREAM_STATE_MACHINE_ARN"], env["RADSTREAM_WORKFLOW_TYPE"]) == (names.state_machine_arn_for(kind), kind)
+    trusted = cfn.evaluate(props("PipelineRole")["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnLike"], ctx)
+    assert names.state_machine_arn_for(kind) in trusted["aws:SourceArn"]
+    assert names.state_machine_for("STANDARD") == names.state_machine and names.state_machine_arn_for(
+        "STANDARD") == names.state_machine_arn
+
+
+def test_tensors_go_to_the_directory_bucket_only_when_asked_and_it_exists():
+    names = Names(ACCOUNT, REGION)
+
+    def tensors_bucket(**parameters) -> str:
+        ctx = cfn.Context(ACCOUNT, REGION, {**CTX.parameters, **parameters})
+        return cfn.evaluate(props("PrepareTensorsFunction")["Environment"]["Variables"]["RADSTREAM_TENSORS_BUCKET"], ctx)
+
+    assert tensors_bucket() == names.images_bucket
+    assert tensors_bucket(TensorStorageZoneId="euw1-az1") == names.images_bucket  # the bucket exists, unused
+    assert tensors_bucket(TensorStorage="express-one-zone", TensorStorageZoneId="euw1-az1") == \
+        f"radstream-tensors-{ACCOUNT}--euw1-az1--x-s3"  # a directory bucket's name: zone and --x-s3 suffix
+    bucket = RESOURCES["TensorsDirectoryBucket"]
+    assert bucket["Condition"] == "HasTensorsDirectoryBucket" and bucket["Properties"]["DataRedundancy"] == "SingleAvailabilityZone"
+    assert not cfn.condition("HasTensorsDirectoryBucket", CTX)  # nothing is created unless a zone is given
+    rule = cfn.stack_template()["Rules"]["ExpressTensorsNeedAZone"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TensorStorageZoneId"}, ""]}]}
+    # both functions that touch tensors may open directory-bucket sessions (run-inference read-only)
+    for role, mode in (("PrepareTensorsRole", None), ("RunInferenceRole", "ReadOnly")):
+        [session] = [s for lid, s in _statements() if lid == role and s["Action"] == "s3express:CreateSession"]
+        assert session["Resource"] == {"Fn::GetAtt": ["TensorsDirectoryBucket", "Arn"]}
+        assert session.get("Condition", {}).get("StringEquals", {}).get("s3express:SessionMode") == mode
 
 
 def test_no_hard_coded_partition():

@@ -6,7 +6,8 @@ import pytest
 
 from radstream.tooling.bench.cost import cost_per_image
 from radstream.tooling.bench.pricing import load_pricing
-from radstream.tooling.bench.readback import Usage, parse_report
+from radstream.tooling.bench.benchmark import execution_durations
+from radstream.tooling.bench.readback import Telemetry, Usage, parse_report
 from radstream.tooling.errors import PricingError
 
 REPORT = ("REPORT RequestId: a\tDuration: 99.10 ms\tBilled Duration: 100 ms\tMemory Size: 1024 MB\t"
@@ -71,6 +72,34 @@ def test_express_workflows_bill_executions_and_duration_in_100ms_steps():
                          workflow_type="EXPRESS")
     expected = 2 * pricing.usd("sfn_express_request") + (0.3 + 0.4) * 64 / 1024 * pricing.usd("sfn_express_gb_second")
     assert doc.per_image["step_functions"] == pytest.approx(expected / 10)
+
+
+def test_express_durations_not_delivered_yet_are_not_measured_rather_than_free():
+    doc = cost_per_image(usage(execution_durations_s=None), load_pricing(), images_per_hour=3600,
+                         workflow_type="EXPRESS").as_dict()
+    assert "step_functions" in doc["not_measured"] and "not delivered yet" in doc["notes"]["step_functions"]
+
+
+def test_express_durations_are_every_run_from_the_performance_telemetry():
+    telemetry = Telemetry(performance_ms={"a": [250.0], "b": [310.0, 120.0], "refused": [0.0]})
+    records = [{"study_id": "a", "executed": True}, {"study_id": "b", "executed": True},
+               {"study_id": "refused", "executed": False}]  # the trigger refused it: no execution to bill
+    assert execution_durations(records, telemetry, "EXPRESS") == [0.25, 0.31, 0.12]  # b ran twice: billed twice
+    assert execution_durations(records, Telemetry(), "EXPRESS") is None  # not delivered yet
+    standard = [{"started_at": 10.0, "stopped_at": 10.5}, {"started_at": None, "stopped_at": None}]
+    assert execution_durations(standard, Telemetry(), "STANDARD") == [0.5]
+
+
+def test_tensors_in_s3_express_one_zone_are_priced_as_such_and_nothing_else_is():
+    pricing = load_pricing()
+    stored = {"incoming": 3 * 1024 ** 3, "preprocessed": 1024 ** 3}
+    standard = cost_per_image(usage(s3_bytes_per_study=stored), pricing, images_per_hour=3600)
+    express = cost_per_image(usage(s3_bytes_per_study=stored), pricing, images_per_hour=3600,
+                             tensor_storage="express-one-zone")
+    assert standard.per_image["s3_storage"] == pytest.approx(4 * pricing.usd("s3_standard_gb_month") / 10)
+    assert express.per_image["s3_storage"] == pytest.approx(
+        (3 * pricing.usd("s3_standard_gb_month") + pricing.usd("s3_express_gb_month")) / 10)
+    assert express.notes["s3_storage"].startswith("tensors in S3 Express One Zone")
 
 
 def test_pricing_file_overrides_key_by_key_and_bad_files_are_named(tmp_path):

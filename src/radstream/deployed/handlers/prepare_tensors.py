@@ -3,7 +3,8 @@
 It reads exactly the image version the upload trigger saw (``image`` from ValidateMetadata: version
 id, or ETag in a bucket without versioning), refuses it from its size before download, and checks
 its SHA-256 against the one the sidecar declares; the hash travels on to the result record.
-The tensor goes to S3 and only its reference travels in the workflow state (256 KiB limit).
+The tensor goes to S3 (the images bucket, or an S3 Express One Zone directory bucket: TensorStorage
+in template.yaml) and only its reference travels in the workflow state (256 KiB limit).
 """
 
 from radstream.deployed import config, s3_layout
@@ -13,7 +14,7 @@ from radstream.deployed.intake.upload import check_image_size, verify_image
 from radstream.deployed.handlers import observability
 from radstream.deployed.handlers.observability import observed
 
-IMAGES_BUCKET = config.require(config.IMAGES_BUCKET)
+TENSORS_BUCKET = config.require(config.TENSORS_BUCKET)
 
 
 @observed("prepare_tensors")
@@ -28,7 +29,7 @@ def handler(event, context):
     sha256 = verify_image(data, image.get("sha256") or metadata.get("image_sha256"))
     _, key = s3_layout.parse_s3_uri(event["s3_path"])
     prepared = prepare_tensor(data, filename=key.rsplit("/", 1)[-1], metadata=metadata)
-    ref = write_s3(IMAGES_BUCKET, s3_layout.tensor_key(study_id), npy_bytes(prepared.tensor), "application/x-npy")
+    ref = write_s3(TENSORS_BUCKET, s3_layout.tensor_key(study_id), npy_bytes(prepared.tensor), "application/x-npy")
     return {
         "study_id": study_id,
         "tensor_shape": list(prepared.tensor.shape),

@@ -13,6 +13,14 @@ with a failure record under a safe name (``intake.upload`` lists the limits):
 The execution name is the study id, and its input names the object versions (or ETags) read, so a
 repeated event is recognised (same versions: ignored) and a different upload under a taken id is
 refused and logged, never merged into the first study.
+
+Express workflows (``RADSTREAM_WORKFLOW_TYPE=EXPRESS``) do not deduplicate execution names: a second
+StartExecution under the same name starts a second execution. Both the image's and the sidecar's
+events may find the study complete, so on Express the trigger first claims the study with a
+write-once object (``started/<study id>.json`` holding the execution input) and starts it only if the
+claim is new; an existing claim is compared like an existing execution's input. The claim is
+released when StartExecution fails, so Lambda's retry of the event can start it; a trigger killed
+between the claim and StartExecution (its timeout) leaves the study claimed and unstarted.
 """
 
 import json
@@ -33,6 +41,7 @@ from radstream.deployed.handlers.observability import logger, observed
 from radstream.deployed.telemetry import record_study_outcome
 
 STATE_MACHINE_ARN = config.require(config.STATE_MACHINE_ARN)
+EXPRESS = config.require(config.WORKFLOW_TYPE) == "EXPRESS"
 RESULTS_BUCKET = config.require(config.RESULTS_BUCKET)
 ERRORS_TOPIC_ARN = config.require(config.ERRORS_TOPIC_ARN)
 STAGE = "UploadTrigger"
@@ -81,7 +90,14 @@ def _take(bucket: str, study_id: str, outcome: dict) -> None:
         check_image_size(head["ContentLength"])
         images = (StoredObject(images[0].key, head["ContentLength"], head["ETag"].strip('"'), _version(head)),)
     study = workflow_input(study_id, bucket, Folder(sidecar, images), metadata, problem)
-    _start(study_id, study, outcome)
+    if EXPRESS and not _claim(bucket, study_id, study, outcome):
+        return
+    try:
+        _start(study_id, study, outcome)
+    except Exception:
+        if EXPRESS:
+            _release(bucket, study_id)
+        raise
 
 
 def _start(study_id: str, study: dict, outcome: dict) -> None:
@@ -89,16 +105,9 @@ def _start(study_id: str, study: dict, outcome: dict) -> None:
     name = execution_name_for(study_id)
     try:
         arn = sfn.start_execution(stateMachineArn=STATE_MACHINE_ARN, name=name, input=json.dumps(study))["executionArn"]
-    except sfn.exceptions.ExecutionAlreadyExists:
+    except sfn.exceptions.ExecutionAlreadyExists:  # Standard only: Express starts a second execution instead
         existing = sfn.describe_execution(executionArn=_execution_arn(name))
-        if same_upload(json.loads(existing.get("input") or "{}"), study):
-            outcome["duplicates"].append(name)  # the image's and the sidecar's events both got here
-            logger.info("study %s: execution %s already started for these objects", study_id, name)
-        else:
-            outcome["conflicts"].append(name)
-            logger.warning("study %s: a different upload arrived under a study id already taken (execution %s "
-                           "ran on other object versions); refused, the first study is unchanged "
-                           "(`radstream reconcile` lists it)", study_id, name)
+        _taken(study_id, name, json.loads(existing.get("input") or "{}"), study, outcome)
         return
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
@@ -108,6 +117,42 @@ def _start(study_id: str, study: dict, outcome: dict) -> None:
         raise  # throttling, service errors: Lambda retries the event, then hands it to the failure queue
     outcome["started"].append(arn)
     logger.info("started %s for study %s", arn, study_id)
+
+
+def _claim(bucket: str, study_id: str, study: dict, outcome: dict) -> bool:
+    """Express: True if this invocation claimed the study (and must start it); False if it was claimed
+    already, by the same upload (a repeated event) or by a different one (refused, logged)."""
+    s3, key = client("s3"), s3_layout.start_claim_key(study_id)
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(study).encode(), IfNoneMatch="*",
+                      ContentType="application/json")
+        return True
+    except ClientError as exc:
+        # 409 ConditionalRequestConflict (a concurrent claim still in flight) is raised: the retry sees the claim
+        if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+            raise
+    claimed = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    _taken(study_id, execution_name_for(study_id), claimed, study, outcome)
+    return False
+
+
+def _release(bucket: str, study_id: str) -> None:
+    try:
+        client("s3").delete_object(Bucket=bucket, Key=s3_layout.start_claim_key(study_id))
+    except ClientError:  # the event's retry will find the claim and stop: logged for the operator
+        logger.exception("study %s: could not release its start claim after a failed start", study_id)
+
+
+def _taken(study_id: str, name: str, first: dict, study: dict, outcome: dict) -> None:
+    """The study id was started (or claimed) before: by these very objects, or by another upload."""
+    if same_upload(first, study):
+        outcome["duplicates"].append(name)  # the image's and the sidecar's events both got here
+        logger.info("study %s: execution %s already started for these objects", study_id, name)
+    else:
+        outcome["conflicts"].append(name)
+        logger.warning("study %s: a different upload arrived under a study id already taken (execution %s "
+                       "ran on other object versions); refused, the first study is unchanged "
+                       "(`radstream reconcile` lists it)", study_id, name)
 
 
 def _refuse(bucket: str, key: str, study_id: str | None, exc: UploadRefusedError, outcome: dict) -> None:

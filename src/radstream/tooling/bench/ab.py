@@ -8,7 +8,10 @@ is a bootstrap confidence interval (:mod:`radstream.tooling.bench.stats`) on the
 p95 latency (per-study values pooled over the arm's blocks), throughput and cost per image (one
 value per block). An interval that spans 0 is reported as "no significant difference".
 
-The original configuration is restored afterwards, also when the run fails or is interrupted (Ctrl-C).
+An arm is model-server options (the embedded stack manager restarts the server) and/or template
+parameters (a deploy through CloudFormation with those overrides, as `radstream deploy --parameter`
+does: Lambda memory sizes, the workflow type, where tensors are stored). The original configuration
+is restored afterwards, also when the run fails or is interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from radstream.infra import deploy as deployment
 from radstream.tooling.bench import stats
 from radstream.tooling.bench.benchmark import describe_workflow, load_studies, measure, run_batch
 from radstream.tooling.bench.pricing import Pricing
@@ -35,6 +40,7 @@ class Arm:
     name: str
     label: str
     model_options: tuple[str, ...] = ()  # model-server flags (embedded: the stack manager restarts it)
+    parameters: tuple[tuple[str, str], ...] = ()  # template parameters, deployed through CloudFormation
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,20 @@ class Scenario:
     changes_on_aws: str
     # target -> why the scenario cannot run there; targets not listed can run it
     refused: dict = field(default_factory=dict)
+    # deployed parameters -> why this deployment cannot run the scenario (None: it can)
+    precondition: Callable[[dict], str | None] | None = None
+    # cost components the change acts on, compared on their own too (the total also moves with the
+    # throughput-shared model-server price, which can hide them)
+    cost_components: tuple[str, ...] = ()
 
 
-_NEEDS_TEMPLATE = ("this arm changes the deployment (a parameter of the deploy), which waits on the CloudFormation "
-                   "template with parameter overrides (issue 9) and is not built yet")
+def _needs_tensor_zone(parameters: dict) -> str | None:
+    if parameters.get("TensorStorageZoneId"):
+        return None
+    return ("the deployment has no S3 Express One Zone directory bucket: deploy once with "
+            "`radstream deploy --target aws --parameter TensorStorageZoneId=<zone id, e.g. use1-az4>` (the zone "
+            "of the model server's nodes), then run the scenario; it switches TensorStorage only")
+
 _MODEL_SERVER_ELSEWHERE = ("the model server's options are changed by restarting it through the embedded stack manager; "
                            "on {target} it runs elsewhere (compose / EKS): change its deployment and compare two "
                            "`radstream bench --out` runs instead")
@@ -78,35 +94,50 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         {"localstack": _MODEL_SERVER_ELSEWHERE, "aws": _MODEL_SERVER_ELSEWHERE}),
     Scenario(
         "lambda-memory",
-        "Lambda memory size of prepare-tensors: 1024 MB vs 2048 MB.",
-        (Arm("1024mb", "prepare-tensors 1024 MB"), Arm("2048mb", "prepare-tensors 2048 MB")),
-        "on the embedded target memory size is the function's limit (exceeding it ends the invocation with "
-        "Runtime.OutOfMemory) and its price (GB-seconds); it does NOT change the CPU share, so local latency "
-        "should not move",
+        "Lambda memory size of prepare-tensors (the decoding step): 1024 MB (the default) vs 2048 MB, deployed "
+        "through CloudFormation (PrepareTensorsMemorySize).",
+        (Arm("1024mb", "PrepareTensorsMemorySize=1024", parameters=(("PrepareTensorsMemorySize", "1024"),)),
+         Arm("2048mb", "PrepareTensorsMemorySize=2048", parameters=(("PrepareTensorsMemorySize", "2048"),))),
+        "on the embedded target memory size is the function's limit (an environment whose resident memory "
+        "exceeds it is killed: Runtime.OutOfMemory) and its price (GB-seconds from the REPORT lines); it does "
+        "NOT change the CPU share, so local latency should not move and the cost of prepare-tensors should double",
         "on AWS memory also buys CPU in proportion (1,769 MB = one vCPU), so decoding can get faster while "
         "each millisecond costs more",
-        {"embedded": _NEEDS_TEMPLATE, "localstack": _NEEDS_TEMPLATE, "aws": _NEEDS_TEMPLATE}),
+        cost_components=("lambda",)),
     Scenario(
         "workflow-type",
-        "Step Functions Standard vs Express workflow.",
-        (Arm("standard", "STANDARD"), Arm("express", "EXPRESS")),
-        "the emulator runs both types with the same interpreter: latency differences would be the emulator's",
-        "Express is priced per execution and duration instead of per state transition, and runs at least once: "
-        "a study may be processed twice (the execution name no longer deduplicates uploads, so results must be "
-        "written idempotently)",
-        {"embedded": _NEEDS_TEMPLATE, "localstack": _NEEDS_TEMPLATE, "aws": _NEEDS_TEMPLATE}),
+        "Step Functions Standard vs Express workflow (WorkflowType; each type is its own state machine, "
+        "radstream-pipeline or radstream-pipeline-express, since a type cannot change in place).",
+        (Arm("standard", "WorkflowType=STANDARD", parameters=(("WorkflowType", "STANDARD"),)),
+         Arm("express", "WorkflowType=EXPRESS", parameters=(("WorkflowType", "EXPRESS"),))),
+        "the emulator runs both types with the same interpreter and the same task calls, so latency "
+        "differences here are the client's (Express studies are followed by their terminal records, not "
+        "DescribeExecution) and noise; the cost difference is the price model's: Standard pays per state "
+        "transition (read from each execution's history), Express per execution plus its duration in 100 ms "
+        "steps at 64 MB (durations from the performance telemetry)",
+        "Express is priced per execution and duration instead of per state transition and has no execution "
+        "history. It runs at least once: StartExecution does not deduplicate names, so the upload trigger "
+        "claims each study (a write-once started/<id>.json) before starting it, and the image's and the "
+        "sidecar's events start it once. An execution Express itself runs again re-does every step: a second "
+        "model request, a second version of results/<id>/result.json (the results bucket keeps both; readers "
+        "get the latest), and a second performance record and study event (telemetry counts the study twice, "
+        "and the Express cost here counts both runs). If the two runs disagree (one fails on a transient "
+        "error, one succeeds) the study has both a failure and a result record; the client reports the "
+        "result. A trigger killed between its claim and StartExecution leaves the study unstarted",
+        cost_components=("step_functions",)),
     Scenario(
         "s3-express",
-        "S3 Standard vs S3 Express One Zone for the images bucket.",
-        (Arm("s3-standard", "S3 Standard"), Arm("s3-express", "S3 Express One Zone (directory bucket)")),
+        "S3 Standard vs S3 Express One Zone for the tensors prepare-tensors writes and run-inference reads "
+        "(TensorStorage; the directory bucket exists once TensorStorageZoneId is set).",
+        (Arm("s3-standard", "TensorStorage=standard", parameters=(("TensorStorage", "standard"),)),
+         Arm("s3-express", "TensorStorage=express-one-zone", parameters=(("TensorStorage", "express-one-zone"),))),
         "nothing: S3 Express One Zone (directory buckets) exists only on AWS",
         "single-digit-ms requests at lower request prices and a higher storage price, in one Availability Zone",
         {"embedded": "S3 Express One Zone exists only on AWS; the embedded emulator (moto) does not emulate "
                      "directory buckets. Run it with --target aws",
          "localstack": "S3 Express One Zone exists only on AWS; LocalStack does not emulate directory buckets. "
-                       "Run it with --target aws",
-         "aws": "the images bucket's storage class is a deployment parameter, which waits on the CloudFormation "
-                "template with parameter overrides (issue 9) and is not built yet"}),
+                       "Run it with --target aws"},
+        precondition=_needs_tensor_zone, cost_components=("s3_requests", "s3_storage")),
 )}
 
 
@@ -135,39 +166,121 @@ class ModelServerArms:
         if self.stack.model_options != self.original:
             self.stack.restart_model_server(self.original)
 
+    def describe_original(self) -> str:
+        return "model server " + (" ".join(self.original) or "defaults")
+
+
+class DeploymentArms:
+    """Applies an arm's template parameters with a deploy (a CloudFormation change set with those
+    overrides, the other parameters kept as deployed); restores the deployed values afterwards."""
+
+    def __init__(self, target, keys: set[str], report=lambda line: None) -> None:
+        self.target, self.report = target, report
+        deployed = deployment.deployed_parameters(
+            deployment.describe(target.client("cloudformation"), deployment.cfn.STACK_NAME))
+        if not deployed:
+            raise ExperimentError(f"no RadStream stack is deployed on {target.name}: deploy it first "
+                                  f"(`radstream up` or `radstream deploy --target {target.name}`)")
+        self.deployed = deployed
+        defaults = deployment.cfn.parameter_defaults()
+        self.original = {k: deployed.get(k) or defaults[k] for k in sorted(keys)}
+        self.current = dict(self.original)
+
+    def apply(self, arm: Arm) -> None:
+        self._deploy(dict(arm.parameters))
+
+    def restore(self) -> None:
+        # an interrupted deploy may still be in progress (on AWS): let CloudFormation finish it first
+        deployment.wait_settled(self.target.client("cloudformation"), deployment.cfn.STACK_NAME, lambda line: None,
+                                set())
+        self._deploy(self.original)
+
+    def _deploy(self, wanted: dict[str, str]) -> None:
+        if all(self.current.get(k) == v for k, v in wanted.items()):
+            return
+        self.current.update({k: None for k in wanted})  # unknown until the deploy has finished
+        deployment.deploy(self.target, overrides=wanted, report=self.report)
+        self.current.update(wanted)
+
+    def describe_original(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.original.items())
+
+
+class Arms:
+    """Everything the scenario's arms vary, applied together."""
+
+    def __init__(self, target, stack, scenario: "Scenario", report=lambda line: None) -> None:
+        self.parts = []
+        if any(arm.model_options for arm in scenario.arms):
+            self.parts.append(ModelServerArms(stack))
+        keys = {k for arm in scenario.arms for k, _ in arm.parameters}
+        if keys:
+            self.parts.append(DeploymentArms(target, keys, report))
+
+    @property
+    def deployed(self) -> dict:
+        return next((p.deployed for p in self.parts if isinstance(p, DeploymentArms)), {})
+
+    def apply(self, arm: Arm) -> None:
+        for part in self.parts:
+            part.apply(arm)
+
+    def restore(self) -> None:
+        errors = []
+        for part in self.parts:
+            try:
+                part.restore()
+            except Exception as exc:  # restore the others; then say what could not be restored
+                errors.append(f"{part.describe_original()}: {exc}")
+        if errors:
+            raise ExperimentError("could not restore the original configuration: " + "; ".join(errors))
+
+    def describe_original(self) -> str:
+        return "; ".join(part.describe_original() for part in self.parts)
+
 
 def run_ab(target, stack, chosen: Scenario, *, blocks: int, studies_per_block: int, concurrency: int,
            pricing: Pricing, image_dir: Path | None = None, confidence: float = 0.95, resamples: int = 2000,
-           seed: int = 0, on_block=None) -> dict:
+           seed: int = 0, on_block=None, report=lambda line: None, arms: Arms | None = None) -> dict:
+    """``arms`` is the applier (built here unless given; the caller may keep it to say what was restored)."""
     if blocks < 3:
         raise ExperimentError("--blocks must be at least 3: throughput and cost per image have one value per block, "
                               "and a bootstrap interval from fewer is meaningless")
     if studies_per_block < 2:
         raise ExperimentError("--studies-per-block must be at least 2")
-    workflow = describe_workflow(target)
-    workflow_type = workflow.get("type", "STANDARD") if workflow["available"] else "STANDARD"
-    arms = ModelServerArms(stack)
+    arms = arms or Arms(target, stack, chosen, report)
+    if chosen.precondition and (problem := chosen.precondition(arms.deployed)):
+        raise ExperimentError(f"scenario {chosen.name} cannot run on this deployment: {problem}")
+    probe = StackProbe(stack) if target.name == "embedded" else None
     results: dict[str, list[dict]] = {arm.name: [] for arm in chosen.arms}
+    workflows: dict[str, dict] = {}
     started = datetime.now(timezone.utc).isoformat()
     try:
         for round_no in range(blocks):
             for arm in chosen.arms:
                 arms.apply(arm)
+                workflow = workflows[arm.name] = describe_workflow(target)
                 tag = f"{uuid.uuid4().hex[:6]}-{arm.name}-r{round_no}"
                 run_batch(target, load_studies(image_dir, concurrency, f"warm-{tag}"), concurrency)
                 level = measure(target, load_studies(image_dir, studies_per_block, tag), concurrency, pricing,
-                                workflow_type=workflow_type, probe=StackProbe(stack))
+                                workflow_type=workflow.get("type", "STANDARD") if workflow["available"] else "STANDARD",
+                                tensor_storage=dict(arm.parameters).get(
+                                    "TensorStorage", arms.deployed.get("TensorStorage", "standard")),
+                                probe=probe)
                 results[arm.name].append(_block(round_no, level))
                 if on_block:
                     on_block(arm, round_no, level)
     finally:
         arms.restore()
     doc_arms = [{"name": arm.name, "label": arm.label, "model_options": list(arm.model_options),
+                 "parameters": dict(arm.parameters), "workflow_type": workflows.get(arm.name, {}).get("type"),
                  "blocks": results[arm.name], "summary": _summary(results[arm.name])} for arm in chosen.arms]
+    workflow = workflows.get(chosen.arms[0].name) or describe_workflow(target)
     base = doc_arms[0]
     comparisons = [{"a": base["name"], "b": other["name"], "confidence": confidence,
                     "metrics": [d.as_dict(base["name"], other["name"])
-                                for d in compare(base["blocks"], other["blocks"], confidence, resamples, seed)]}
+                                for d in compare(base["blocks"], other["blocks"], confidence, resamples, seed,
+                                                 chosen.cost_components)]}
                    for other in doc_arms[1:]]
     return {
         "kind": RESULT_KIND, "version": 1, "scenario": chosen.name, "description": chosen.description,
@@ -205,15 +318,19 @@ def _block(round_no: int, level: dict) -> dict:
 
 def _summary(blocks: list[dict]) -> dict:
     pooled = [v for b in blocks for v in b["e2e_ms"]]
+    functions = sorted({fn for b in blocks for fn in b["stages"]})
     return {"studies": sum(b["studies"] for b in blocks), "errors": sum(b["errors"] for b in blocks),
             "p50_ms": stats.percentile(pooled, 50) if pooled else None,
             "p95_ms": stats.percentile(pooled, 95) if pooled else None,
             "throughput_per_min": float(np.mean([b["throughput_per_min"] for b in blocks])),
-            "cost_per_image_usd": float(np.mean([b["cost_per_image_usd"] for b in blocks]))}
+            "cost_per_image_usd": float(np.mean([b["cost_per_image_usd"] for b in blocks])),
+            # the median over blocks of each function's duration p50 (REPORT lines)
+            "stage_p50_ms": {fn: float(np.median([b["stages"][fn]["duration_p50_ms"] for b in blocks
+                                                  if fn in b["stages"]])) for fn in functions}}
 
 
-def compare(a_blocks: list[dict], b_blocks: list[dict], confidence: float, resamples: int, seed: int
-            ) -> list[stats.Difference]:
+def compare(a_blocks: list[dict], b_blocks: list[dict], confidence: float, resamples: int, seed: int,
+            cost_components: tuple[str, ...] = ()) -> list[stats.Difference]:
     pooled_a = [v for b in a_blocks for v in b["e2e_ms"]]
     pooled_b = [v for b in b_blocks for v in b["e2e_ms"]]
     per_block = lambda blocks, key: [b[key] for b in blocks]  # noqa: E731
@@ -225,4 +342,7 @@ def compare(a_blocks: list[dict], b_blocks: list[dict], confidence: float, resam
                                    per_block(b_blocks, "throughput_per_min"), stats.mean, lower_is_better=False, **kw),
         stats.bootstrap_difference("cost per image (USD)", per_block(a_blocks, "cost_per_image_usd"),
                                    per_block(b_blocks, "cost_per_image_usd"), stats.mean, lower_is_better=True, **kw),
-    ]
+    ] + [stats.bootstrap_difference(f"{name} cost per image (USD)", [b["cost"][name] for b in a_blocks],
+                                    [b["cost"][name] for b in b_blocks], stats.mean, lower_is_better=True, **kw)
+         for name in cost_components
+         if all(b["cost"].get(name) is not None for b in a_blocks + b_blocks)]  # not measured here: left out

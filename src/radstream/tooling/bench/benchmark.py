@@ -4,7 +4,8 @@ Each concurrency level submits its studies through the real path (S3 upload -> t
 Functions -> Lambda -> model server), ``concurrency`` in flight, and waits for every terminal record.
 A level starts with an unmeasured warm-up of as many studies as it has in flight, so cold starts
 (which `radstream run` shows) do not masquerade as steady-state latency. Latency is measured from the
-start of the upload to the end of the execution (the terminal record is written before it ends);
+start of the upload to the moment the study's terminal record was written (its ``stored_at``; the
+execution's end where a study has no record), the same point on Standard and Express workflows;
 clocks are the same machine's on the embedded target. After the level, with the pipeline idle, the
 same images go through the compute floor (:mod:`radstream.tooling.bench.floor`). Usage and cost are
 read back afterwards (:mod:`radstream.tooling.bench.readback`, :mod:`radstream.tooling.bench.cost`).
@@ -26,6 +27,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from radstream.definition import names as naming
+from radstream.infra.deploy import deployed_workflow, stack_outputs
 from radstream.tooling.bench import readback
 from radstream.tooling.bench.cost import cost_per_image
 from radstream.tooling.bench.floor import compute_floor
@@ -79,8 +81,8 @@ def load_studies(image_dir: Path | None, count: int, run_id: str) -> list[Study]
 
 
 def run_batch(target, studies: list[Study], concurrency: int, progress=None) -> list[dict]:
-    """Submit ``studies`` with ``concurrency`` in flight; each record gains ``upload_start`` (epoch s)
-    and ``e2e_ms`` (upload start -> execution end)."""
+    """Submit ``studies`` with ``concurrency`` in flight; each record gains ``upload_start`` and
+    ``ended_at`` (epoch s) and ``e2e_ms`` (upload start -> terminal record written)."""
     client = PipelineClient(target)
 
     def one(study: Study) -> dict:
@@ -93,8 +95,9 @@ def run_batch(target, studies: list[Study], concurrency: int, progress=None) -> 
                     "error": {"code": code, "message": str(exc)}}
         record = client.wait(study.study_id)
         record["upload_start"] = upload_start
-        stopped = record.get("stopped_at")
-        record["e2e_ms"] = round((stopped - upload_start) * 1000, 1) if stopped else None
+        ended = record.get("recorded_at") or record.get("stopped_at")
+        record["ended_at"] = ended
+        record["e2e_ms"] = round((ended - upload_start) * 1000, 1) if ended else None
         return record
 
     records = []
@@ -133,7 +136,8 @@ def stage_breakdown(invocations: list[readback.Invocation]) -> dict:
 def describe_workflow(target) -> dict:
     """The deployed state machine: its type and definition (read with DescribeStateMachine)."""
     try:
-        sm = target.client("stepfunctions").describe_state_machine(stateMachineArn=target.names.state_machine_arn)
+        sm = target.client("stepfunctions").describe_state_machine(
+            stateMachineArn=deployed_workflow(target).state_machine_arn)
     except ClientError as exc:
         return {"available": False, "reason": exc.response["Error"]["Message"]}
     return {"available": True, "name": sm["name"], "type": sm.get("type", "STANDARD"),
@@ -141,7 +145,7 @@ def describe_workflow(target) -> dict:
 
 
 def measure(target, studies: list[Study], concurrency: int, pricing: Pricing, *, workflow_type: str = "STANDARD",
-            progress=None, probe: StackProbe | None = None) -> dict:
+            tensor_storage: str = "standard", progress=None, probe: StackProbe | None = None) -> dict:
     """Run one measured batch and read back what it used: the figures of one level (or one A/B block).
     ``probe`` (embedded target) snapshots the stack's request counters and CPU around the batch."""
     before = probe.snapshot() if probe else None
@@ -150,19 +154,19 @@ def measure(target, studies: list[Study], concurrency: int, pricing: Pricing, *,
     until_ms = int(time.time() * 1000) + 1
     after = probe.snapshot() if probe else None
     return summarise(target, records, concurrency, pricing, since_ms=since_ms, until_ms=until_ms,
-                     snapshots=(before, after), workflow_type=workflow_type)
+                     snapshots=(before, after), workflow_type=workflow_type, tensor_storage=tensor_storage)
 
 
 def summarise(target, records: list[dict], concurrency: int, pricing: Pricing, *, since_ms: int, until_ms: int,
-              snapshots, workflow_type: str) -> dict:
+              snapshots, workflow_type: str, tensor_storage: str = "standard") -> dict:
     names = target.names
     n = len(records)
     succeeded = sum(r["status"] == "SUCCEEDED" for r in records)
     errors = Counter(r.get("error", {}).get("code", r["status"]) for r in records if r["status"] != "SUCCEEDED")
     e2e = [r["e2e_ms"] for r in records if r.get("e2e_ms") is not None]
     workflow = [r["latency_ms"] for r in records if r.get("latency_ms") is not None]
-    finished = [r for r in records if r.get("stopped_at")]
-    tput = throughput([r["upload_start"] for r in records], [r["stopped_at"] for r in finished])
+    finished = [r for r in records if r.get("ended_at")]
+    tput = throughput([r["upload_start"] for r in records], [r["ended_at"] for r in finished])
 
     if target.name == "embedded":
         flush_telemetry(target.endpoint_url)  # deliver this batch's telemetry now instead of at the buffer interval
@@ -186,11 +190,15 @@ def summarise(target, records: list[dict], concurrency: int, pricing: Pricing, *
     used = readback.Usage(
         studies=n, window_s=(until_ms - since_ms) / 1000, invocations=invocations, log_bytes=log_bytes,
         log_events=log_events, state_transitions=transitions,
-        execution_durations_s=[r["stopped_at"] - r["started_at"] for r in finished if r.get("started_at")],
-        failed_studies=n - succeeded, s3_bytes_per_study=readback.study_bytes(s3, names, [r["study_id"] for r in records]),
-        telemetry_records=telemetry[0], telemetry_bytes=telemetry[1], telemetry_firehose_billed_bytes=telemetry[2],
+        execution_durations_s=execution_durations(records, telemetry, workflow_type),
+        failed_studies=n - succeeded,
+        s3_bytes_per_study=readback.study_bytes(s3, names, [r["study_id"] for r in records],
+                                                stack_outputs(target).get("TensorsBucketName")),
+        telemetry_records=telemetry.records, telemetry_bytes=telemetry.bytes,
+        telemetry_firehose_billed_bytes=telemetry.firehose_billed_bytes,
         requests=pipeline_requests, requests_note=note)
-    cost = cost_per_image(used, pricing, images_per_hour=tput["sustained_per_min"] * 60, workflow_type=workflow_type)
+    cost = cost_per_image(used, pricing, images_per_hour=tput["sustained_per_min"] * 60, workflow_type=workflow_type,
+                          tensor_storage=tensor_storage)
     per_study_requests = None
     if pipeline_requests is not None:
         per_study_requests = {svc: round(sum(ops.values()) / max(1, n), 2) for svc, ops in pipeline_requests.items()}
@@ -211,12 +219,24 @@ def summarise(target, records: list[dict], concurrency: int, pricing: Pricing, *
         "cpu_s_per_study": (stack_usage or {}).get("cpu_s_per_study"),
         "usage": used.as_dict(), "cost": cost.as_dict(),
         "timeline": [{"study_id": r["study_id"], "status": r["status"], "upload_s": round(r["upload_start"] - t0, 3),
-                      "end_s": round(r["stopped_at"] - t0, 3) if r.get("stopped_at") else None,
+                      "end_s": round(r["ended_at"] - t0, 3) if r.get("ended_at") else None,
                       "e2e_ms": r.get("e2e_ms"), "code": r.get("error", {}).get("code")} for r in records],
     }
     level["targets"] = [{"name": name, "threshold": threshold, "value": show(level), "pass": bool(ok(level))}
                         for name, threshold, ok, show in TARGETS]
     return level
+
+
+def execution_durations(records: list[dict], telemetry: readback.Telemetry, workflow_type: str) -> list[float] | None:
+    """Seconds each execution ran. Standard: start to stop (DescribeExecution). Express: the performance
+    record each run's SendTelemetry step sent (execution start to that step: a few ms short of the end),
+    for every run of the studies that had an execution (a study run twice counts twice, as it is billed);
+    None when none has been delivered yet."""
+    if workflow_type != "EXPRESS":
+        return [r["stopped_at"] - r["started_at"] for r in records if r.get("started_at") and r.get("stopped_at")]
+    ran = [r["study_id"] for r in records if r.get("executed")]
+    durations = [ms / 1000 for study in ran for ms in telemetry.performance_ms.get(study, [])]
+    return durations if durations or not ran else None
 
 
 def run_benchmark(target, image_dir: Path | None, num_studies: int, levels: list[int], pricing: Pricing,

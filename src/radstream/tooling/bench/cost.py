@@ -53,7 +53,9 @@ class CostBreakdown:
 
 
 def cost_per_image(usage: Usage, pricing: Pricing, *, images_per_hour: float, workflow_type: str = "STANDARD",
-                   storage_class: str = "standard") -> CostBreakdown:
+                   tensor_storage: str = "standard") -> CostBreakdown:
+    """``tensor_storage`` is the deployment's TensorStorage: with ``express-one-zone`` the tensors
+    (``preprocessed`` bytes) are priced as S3 Express One Zone, everything else as S3 Standard."""
     n = max(1, usage.studies)
     p = pricing.usd
     months = pricing.assumption("storage_retention_months")
@@ -65,8 +67,14 @@ def cost_per_image(usage: Usage, pricing: Pricing, *, images_per_hour: float, wo
     notes["lambda"] = (f"{len(usage.invocations)} invocations, {gb_s:.3f} GB-s billed (REPORT lines: billed "
                        f"duration x memory size)")
 
-    if workflow_type == "EXPRESS":
-        # Express bills each execution's duration in 100 ms steps at 64 MB (the first memory step).
+    if workflow_type == "EXPRESS" and usage.execution_durations_s is None:
+        per["step_functions"] = None
+        notes["step_functions"] = ("Express: execution durations come from the performance telemetry, not "
+                                   "delivered yet; not measured")
+    elif workflow_type == "EXPRESS":
+        # Express has no per-transition charge: each execution is a request, plus its duration rounded up
+        # to 100 ms at 64 MB (the first memory step: our definition and payloads are a few KB), priced at
+        # the first duration tier.
         billed_s = sum(math.ceil(d / 0.1 - 1e-9) * 0.1 for d in usage.execution_durations_s)
         per["step_functions"] = (len(usage.execution_durations_s) * p("sfn_express_request")
                                  + billed_s * EXPRESS_MEMORY_GB * p("sfn_express_gb_second")) / n
@@ -79,21 +87,22 @@ def cost_per_image(usage: Usage, pricing: Pricing, *, images_per_hour: float, wo
         per["step_functions"] = usage.state_transitions * p("sfn_standard_transition") / n
         notes["step_functions"] = f"Standard: {usage.state_transitions} state transitions (execution histories)"
 
-    express = storage_class == "express"
     if usage.requests is None:
         per["s3_requests"] = None
         notes["s3_requests"] = usage.requests_note or "request counts are not available on this target"
-    else:
+    else:  # counted by the embedded emulator only, where every bucket is S3 Standard
         s3_ops = usage.requests.get("s3", {})
         puts = sum(v for k, v in s3_ops.items() if k in S3_PUT_CLASS)
         gets = sum(v for k, v in s3_ops.items() if k not in S3_PUT_CLASS)
-        per["s3_requests"] = (puts * p("s3_express_put_request" if express else "s3_standard_put_request")
-                              + gets * p("s3_express_get_request" if express else "s3_standard_get_request")) / n
+        per["s3_requests"] = (puts * p("s3_standard_put_request") + gets * p("s3_standard_get_request")) / n
         notes["s3_requests"] = f"{puts} PUT/LIST-class and {gets} GET-class requests (emulator counters)"
 
+    express_bytes = usage.s3_bytes_per_study.get("preprocessed", 0) if tensor_storage == "express-one-zone" else 0
     stored = sum(usage.s3_bytes_per_study.values()) + usage.telemetry_bytes
-    per["s3_storage"] = stored / GB * p("s3_express_gb_month" if express else "s3_standard_gb_month") * months / n
-    notes["s3_storage"] = (f"{stored / n / 1024:.0f} KiB per image kept {months:g} month(s): "
+    per["s3_storage"] = ((stored - express_bytes) * p("s3_standard_gb_month")
+                         + express_bytes * p("s3_express_gb_month")) / GB * months / n
+    notes["s3_storage"] = (("tensors in S3 Express One Zone; " if express_bytes else "")
+                           + f"{stored / n / 1024:.0f} KiB per image kept {months:g} month(s): "
                            + ", ".join(f"{k} {v / n / 1024:.0f} KiB" for k, v in sorted(usage.s3_bytes_per_study.items()))
                            + f", telemetry {usage.telemetry_bytes / n / 1024:.1f} KiB (uncompressed; Firehose stores gzip)")
 

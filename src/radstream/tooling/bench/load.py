@@ -76,7 +76,7 @@ def upload_studies(target, studies: list[Study], *, concurrent: int = 4, rate: f
     deadline = time.monotonic() + start_timeout_s
     while pending and time.monotonic() < deadline:
         for study_id in list(pending):
-            if client.execution_exists(study_id):
+            if client.started(study_id):
                 pending.discard(study_id)
         if pending:
             time.sleep(0.5)

@@ -4,7 +4,8 @@
   REPORT lines give each invocation's duration, billed duration, memory size, peak memory and cold
   start; the events' bytes are the Logs ingestion.
 - Step Functions: state transitions counted in each execution's history (Standard); executions and
-  their durations (Express is billed by those).
+  their durations (Express is billed by those; it has no history or DescribeExecution, so they come
+  from the performance record each execution's SendTelemetry step sends: one per execution run).
 - S3: the bytes each study left (image, sidecar, tensor, record), listed per study.
 - Telemetry: the records Firehose delivered for these studies (read back from the telemetry bucket,
   one NDJSON line = one Kinesis record), with their sizes.
@@ -67,7 +68,7 @@ class Usage:
     log_bytes: int = 0
     log_events: int = 0
     state_transitions: int | None = None
-    execution_durations_s: list = field(default_factory=list)
+    execution_durations_s: list | None = field(default_factory=list)  # None: not measured here
     failed_studies: int = 0
     s3_bytes_per_study: dict = field(default_factory=dict)  # prefix -> bytes, summed over the studies
     telemetry_records: int = 0
@@ -113,9 +114,10 @@ def state_transitions(sfn_client, execution_arns: list[str]) -> int:
     return total
 
 
-def study_bytes(s3_client, names, study_ids: list[str]) -> dict[str, int]:
+def study_bytes(s3_client, names, study_ids: list[str], tensors_bucket: str | None = None) -> dict[str, int]:
     """Bytes stored per kind of object, summed over the studies: incoming (image + sidecar) and
-    preprocessed (tensor) in the images bucket, results or failures in the results bucket."""
+    preprocessed (tensor) in the images bucket (tensors: ``tensors_bucket`` when they go to the S3
+    Express One Zone directory bucket), results or failures in the results bucket."""
     totals: dict[str, int] = defaultdict(int)
 
     def add(bucket: str, prefix: str, kind: str, keep=lambda key: True) -> None:
@@ -124,7 +126,7 @@ def study_bytes(s3_client, names, study_ids: list[str]) -> dict[str, int]:
 
     for study_id in study_ids:
         add(names.images_bucket, f"{s3_layout.INCOMING_PREFIX}{study_id}/", "incoming")
-        add(names.images_bucket, f"{s3_layout.PREPROCESSED_PREFIX}{study_id}/", "preprocessed")
+        add(tensors_bucket or names.images_bucket, f"{s3_layout.PREPROCESSED_PREFIX}{study_id}/", "preprocessed")
         add(names.results_bucket, f"{s3_layout.RESULTS_PREFIX}{study_id}/", "results")
     wanted = set(study_ids)  # failure records are keyed by a record key, which is the study id when it is safe
     add(names.results_bucket, s3_layout.FAILURES_PREFIX, "failures",
@@ -132,10 +134,21 @@ def study_bytes(s3_client, names, study_ids: list[str]) -> dict[str, int]:
     return dict(totals)
 
 
-def telemetry_of(s3_client, names, study_ids: set[str], since_epoch_s: float) -> tuple[int, int, int]:
-    """(records, bytes, Firehose-billed bytes) of the telemetry delivered for these studies: objects
-    written since ``since_epoch_s`` under raw_telemetry/, one NDJSON line per Kinesis record."""
-    records = size = billed = 0
+@dataclass
+class Telemetry:
+    """The telemetry delivered for a batch of studies."""
+
+    records: int = 0
+    bytes: int = 0
+    firehose_billed_bytes: int = 0
+    # study id -> processing_time_ms of each performance record (one per execution that reached SendTelemetry)
+    performance_ms: dict = field(default_factory=dict)
+
+
+def telemetry_of(s3_client, names, study_ids: set[str], since_epoch_s: float) -> Telemetry:
+    """The telemetry delivered for these studies: objects written since ``since_epoch_s`` under
+    raw_telemetry/, one NDJSON line per Kinesis record."""
+    out = Telemetry()
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=names.telemetry_bucket,
                                                                     Prefix=s3_layout.TELEMETRY_PREFIX + "/"):
         for obj in page.get("Contents", []):
@@ -148,15 +161,18 @@ def telemetry_of(s3_client, names, study_ids: set[str], since_epoch_s: float) ->
                 if not line.strip():
                     continue
                 try:
-                    study = json.loads(line).get("study_id")
-                except ValueError:
+                    record = json.loads(line)
+                    study = record.get("study_id")
+                except (ValueError, AttributeError):
                     continue
                 if study in study_ids:
                     n = len(line) + 1  # the producer sends each record with its newline
-                    records += 1
-                    size += n
-                    billed += -(-n // 5120) * 5120  # Firehose bills each record in 5 KB steps
-    return records, size, billed
+                    out.records += 1
+                    out.bytes += n
+                    out.firehose_billed_bytes += -(-n // 5120) * 5120  # Firehose bills each record in 5 KB steps
+                    if record.get("record_type") == "performance" and record.get("processing_time_ms") is not None:
+                        out.performance_ms.setdefault(study, []).append(float(record["processing_time_ms"]))
+    return out
 
 
 def pipeline_requests(before: dict, after: dict) -> dict[str, dict[str, int]]:
