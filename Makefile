@@ -126,7 +126,7 @@ bench-pipeline: $(STAMP) ## end to end on the running stack, 50 studies at 5 in 
 bench-levels: $(STAMP) ## the same at 1, 4 and 8 in flight, as ratios against 1
 	$(BIN)/radstream bench --num-studies 40 --concurrent 1,4,8 --out $(RESULTS)/bench-levels.json
 
-ab: $(STAMP) ## A/B experiment on the running stack: make ab SCENARIO=model-batching|model-capacity (radstream ab --list)
+ab: $(STAMP) ## A/B experiment on the running stack: make ab SCENARIO=model-batching|model-capacity|lambda-memory|workflow-type (radstream ab --list)
 	$(BIN)/radstream ab $(SCENARIO) --out $(RESULTS)/ab-$(SCENARIO).json
 
 report: $(STAMP) ## HTML report (charts embedded) + PNGs from every saved result in $(RESULTS)

@@ -124,12 +124,12 @@ def test_where_scenarios_run():
 
 
 def test_the_cost_component_a_scenario_acts_on_is_compared_on_its_own():
-    def block(total, lam):
-        return {"e2e_ms": [100.0, 120.0, 130.0], "throughput_per_min": 60.0, "cost_per_image_usd": total,
-                "cost": {"lambda": lam, "s3_requests": None}}
+    def block(round_no, total, lam):
+        return {"round": round_no, "e2e_ms": [100.0, 120.0, 130.0], "throughput_per_min": 60.0,
+                "cost_per_image_usd": total, "cost": {"lambda": lam, "s3_requests": None}}
 
-    a = [block(1e-4, 1e-6), block(1.2e-4, 1.1e-6), block(0.9e-4, 0.9e-6)]
-    b = [block(1e-4, 2e-6), block(1.1e-4, 2.1e-6), block(1.0e-4, 1.9e-6)]
+    a = [block(0, 1e-4, 1e-6), block(1, 1.2e-4, 1.1e-6), block(2, 0.9e-4, 0.9e-6)]
+    b = [block(0, 1e-4, 2e-6), block(1, 1.1e-4, 2.1e-6), block(2, 1.0e-4, 1.9e-6)]
     metrics = {d.metric: d for d in ab.compare(a, b, 0.95, 200, 0, ("lambda", "s3_requests"))}
     assert "s3_requests cost per image (USD)" not in metrics  # not measured: left out, not zero
     assert metrics["lambda cost per image (USD)"].diff == pytest.approx(1e-6)

@@ -1,12 +1,12 @@
 """`radstream ab SCENARIO`: the same workload under two or more configurations, with statistics.
 
-Design: ``blocks`` rounds; in each round every arm runs one block (ABAB..., so slow phases of a shared
-machine hit every arm), each block being: apply the arm's configuration, an unmeasured warm-up of as
+Design: ``blocks`` rounds; in each round every arm runs one block (AB BA AB..., so slow phases of a
+shared machine hit every arm, and a rising load does not always hit the same one), each block being: apply the arm's configuration, an unmeasured warm-up of as
 many studies as are in flight, then ``studies_per_block`` measured studies (:func:`benchmark.measure`:
 latency, throughput, cost per image from measured usage). The comparison of each arm with the first
-is a bootstrap confidence interval (:mod:`radstream.tooling.bench.stats`) on the difference in p50 and
-p95 latency (per-study values pooled over the arm's blocks), throughput and cost per image (one
-value per block). An interval that spans 0 is reported as "no significant difference".
+is a bootstrap confidence interval (:mod:`radstream.tooling.bench.stats`, resampling whole rounds) on
+the difference in p50 and p95 latency (per-study values pooled over the drawn rounds), throughput and
+cost per image (one value per block). An interval that spans 0 is reported as "no significant difference".
 
 An arm is model-server options (the embedded stack manager restarts the server) and/or template
 parameters (a deploy through CloudFormation with those overrides, as `radstream deploy --parameter`
@@ -257,7 +257,7 @@ def run_ab(target, stack, chosen: Scenario, *, blocks: int, studies_per_block: i
     started = datetime.now(timezone.utc).isoformat()
     try:
         for round_no in range(blocks):
-            for arm in chosen.arms:
+            for arm in round_order(chosen.arms, round_no):
                 arms.apply(arm)
                 workflow = workflows[arm.name] = describe_workflow(target)
                 tag = f"{uuid.uuid4().hex[:6]}-{arm.name}-r{round_no}"
@@ -286,24 +286,33 @@ def run_ab(target, stack, chosen: Scenario, *, blocks: int, studies_per_block: i
         "kind": RESULT_KIND, "version": 1, "scenario": chosen.name, "description": chosen.description,
         "target": target.name, "started_at": started,
         "design": {"blocks": blocks, "studies_per_block": studies_per_block, "concurrency": concurrency,
-                   "order": "".join(chr(65 + i) for i in range(len(chosen.arms))) * 2 + "...",
+                   "order": " ".join("".join(chr(65 + chosen.arms.index(arm)) for arm in round_order(chosen.arms, r))
+                                     for r in range(min(blocks, 2))) + " ...",
                    "warmup_per_block": concurrency, "bootstrap_resamples": resamples, "seed": seed,
                    "images": str(image_dir) if image_dir else "synthetic 2048x2048 JPEGs"},
         "arms": doc_arms, "comparisons": comparisons,
         "notes": [f"what the change does locally: {chosen.changes_locally}",
                   f"on AWS: {chosen.changes_on_aws}",
-                  "intervals: bootstrap percentile intervals, each arm resampled on its own; latency from the studies "
-                  "pooled over the arm's blocks, throughput and cost per image from one value per block; each "
-                  "metric at its own confidence level (not corrected for comparing four metrics)",
+                  "intervals: bootstrap percentile intervals resampling whole rounds (a round is one block of each "
+                  "arm, run back to back: studies of one block share that moment's load, so they are not resampled "
+                  "one by one); latency from the studies of the drawn rounds pooled, throughput and cost per image "
+                  "from one value per block; each metric at its own confidence level (not corrected for comparing "
+                  "several metrics)",
                   "the machine is shared: absolute figures are noisy; the differences within this interleaved run "
                   "are what the experiment measures"]
-        + ([f"only {blocks} blocks per arm: the throughput and cost intervals rest on {blocks} values each and "
-            "are rough (the percentile bootstrap is too narrow for few values); run --blocks 5 or more before "
-            "trusting a verdict on them"] if blocks < 5 else [])
+        + ([f"only {blocks} rounds: every interval rests on {blocks} resampled rounds and is rough (the "
+            "percentile bootstrap is too narrow for few values); run --blocks 5 or more before trusting a "
+            "verdict"] if blocks < 5 else [])
         + ([f"p95 from {blocks * studies_per_block} studies per arm is close to their maximum; run more studies "
             "for a stable p95"] if blocks * studies_per_block < 60 else []),
         "machine": {"cpus": os.cpu_count()}, "workflow": workflow, "pricing": pricing.summary(),
     }
+
+
+def round_order(arms: tuple[Arm, ...], round_no: int) -> tuple[Arm, ...]:
+    """AB, BA, AB...: every other round reversed, so a load that rises (or falls) through the run does not
+    always hit the arm that runs second; a round is still one block of every arm, back to back."""
+    return arms if round_no % 2 == 0 else tuple(reversed(arms))
 
 
 def _block(round_no: int, level: dict) -> dict:
@@ -331,18 +340,26 @@ def _summary(blocks: list[dict]) -> dict:
 
 def compare(a_blocks: list[dict], b_blocks: list[dict], confidence: float, resamples: int, seed: int,
             cost_components: tuple[str, ...] = ()) -> list[stats.Difference]:
-    pooled_a = [v for b in a_blocks for v in b["e2e_ms"]]
-    pooled_b = [v for b in b_blocks for v in b["e2e_ms"]]
-    per_block = lambda blocks, key: [b[key] for b in blocks]  # noqa: E731
+    """Each metric's difference, resampling rounds (:func:`stats.bootstrap_rounds`): latency from the
+    studies of the drawn rounds pooled, throughput and cost per image from one value per block."""
     kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
+
+    def rounds(blocks: list[dict], value) -> list[list[float]]:
+        return [value(b) for b in sorted(blocks, key=lambda b: b["round"])]
+
+    studies = lambda b: b["e2e_ms"]  # noqa: E731
     return [
-        stats.bootstrap_difference("p50 latency (ms)", pooled_a, pooled_b, stats.p50, lower_is_better=True, **kw),
-        stats.bootstrap_difference("p95 latency (ms)", pooled_a, pooled_b, stats.p95, lower_is_better=True, **kw),
-        stats.bootstrap_difference("throughput (images/min)", per_block(a_blocks, "throughput_per_min"),
-                                   per_block(b_blocks, "throughput_per_min"), stats.mean, lower_is_better=False, **kw),
-        stats.bootstrap_difference("cost per image (USD)", per_block(a_blocks, "cost_per_image_usd"),
-                                   per_block(b_blocks, "cost_per_image_usd"), stats.mean, lower_is_better=True, **kw),
-    ] + [stats.bootstrap_difference(f"{name} cost per image (USD)", [b["cost"][name] for b in a_blocks],
-                                    [b["cost"][name] for b in b_blocks], stats.mean, lower_is_better=True, **kw)
+        stats.bootstrap_rounds("p50 latency (ms)", rounds(a_blocks, studies), rounds(b_blocks, studies), stats.p50,
+                               lower_is_better=True, **kw),
+        stats.bootstrap_rounds("p95 latency (ms)", rounds(a_blocks, studies), rounds(b_blocks, studies), stats.p95,
+                               lower_is_better=True, **kw),
+        stats.bootstrap_rounds("throughput (images/min)", rounds(a_blocks, lambda b: [b["throughput_per_min"]]),
+                               rounds(b_blocks, lambda b: [b["throughput_per_min"]]), stats.mean,
+                               lower_is_better=False, **kw),
+        stats.bootstrap_rounds("cost per image (USD)", rounds(a_blocks, lambda b: [b["cost_per_image_usd"]]),
+                               rounds(b_blocks, lambda b: [b["cost_per_image_usd"]]), stats.mean,
+                               lower_is_better=True, **kw),
+    ] + [stats.bootstrap_rounds(f"{name} cost per image (USD)", rounds(a_blocks, lambda b: [b["cost"][name]]),
+                                rounds(b_blocks, lambda b: [b["cost"][name]]), stats.mean, lower_is_better=True, **kw)
          for name in cost_components
          if all(b["cost"].get(name) is not None for b in a_blocks + b_blocks)]  # not measured here: left out

@@ -2,7 +2,10 @@
 
 Percentiles are nearest-rank (a value that was measured, as Athena's queries compute them locally).
 Confidence intervals on differences between arms come from ``scipy.stats.bootstrap`` (percentile
-method): resampling the measured values of each arm independently, so no distribution is assumed.
+method), so no distribution is assumed. What is resampled is the A/B experiment's rounds, not single
+studies: a round is one block of every arm, run back to back, and the studies of one block share that
+moment's load on a shared machine (they are not independent draws). Drawing whole rounds keeps the
+block-to-block variation in the interval and pairs each arm's block with the other's from the same round.
 """
 
 from __future__ import annotations
@@ -97,26 +100,41 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 0.01 else f"{x:,.1f}" if abs(x) >= 10 else f"{x:.2f}"
 
 
-def bootstrap_difference(metric: str, a: Sequence[float], b: Sequence[float],
-                         statistic: Callable[[np.ndarray], float], *, lower_is_better: bool,
-                         confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Difference:
-    """Bootstrap CI of ``statistic(b) - statistic(a)``, each arm resampled on its own."""
+def bootstrap_rounds(metric: str, a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Sequence[float]],
+                     statistic: Callable[[np.ndarray], float], *, lower_is_better: bool,
+                     confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Difference:
+    """Bootstrap CI of ``statistic(b) - statistic(a)`` over the values of all rounds pooled, resampling
+    rounds: round ``i`` is ``a_rounds[i]`` and ``b_rounds[i]`` (the values of each arm's block in it,
+    many studies or one per-block figure), drawn together."""
     from scipy import stats
 
-    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a_arr) < 2 or len(b_arr) < 2:
-        raise ValueError(f"{metric}: a bootstrap interval needs at least 2 values per arm "
-                         f"(got {len(a_arr)} and {len(b_arr)}); run more blocks or studies")
-    point = statistic(b_arr) - statistic(a_arr)
-    if np.ptp(a_arr) == 0 and np.ptp(b_arr) == 0:  # nothing varies: the interval is the point
+    if len(a_rounds) != len(b_rounds):
+        raise ValueError(f"{metric}: the arms have {len(a_rounds)} and {len(b_rounds)} rounds; they must match")
+    if len(a_rounds) < 2:
+        raise ValueError(f"{metric}: a bootstrap interval needs at least 2 rounds (got {len(a_rounds)}); "
+                         f"run more blocks")
+    a_parts = [np.asarray(r, dtype=float) for r in a_rounds]
+    b_parts = [np.asarray(r, dtype=float) for r in b_rounds]
+    if any(len(part) == 0 for part in a_parts + b_parts):
+        raise ValueError(f"{metric}: a round without values in one arm")
+
+    def difference(rounds: np.ndarray) -> float:
+        chosen = rounds.astype(int)
+        return (statistic(np.concatenate([b_parts[i] for i in chosen]))
+                - statistic(np.concatenate([a_parts[i] for i in chosen])))
+
+    a_all, b_all = np.concatenate(a_parts), np.concatenate(b_parts)
+    point = float(statistic(b_all) - statistic(a_all))
+    if np.ptp(a_all) == 0 and np.ptp(b_all) == 0:  # nothing varies: the interval is the point
         low = high = point
     else:
-        result = stats.bootstrap((a_arr, b_arr), lambda x, y: statistic(y) - statistic(x), vectorized=False,
-                                 paired=False, confidence_level=confidence, n_resamples=resamples,
-                                 method="percentile", rng=np.random.default_rng(seed))
+        result = stats.bootstrap((np.arange(len(a_parts)),), difference, vectorized=False,
+                                 confidence_level=confidence, n_resamples=resamples, method="percentile",
+                                 rng=np.random.default_rng(seed))
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    return Difference(metric, float(statistic(a_arr)), float(statistic(b_arr)), float(point), low, high,
-                      confidence, lower_is_better, len(a_arr), len(b_arr))
+        low, high = min(low, point), max(high, point)  # few rounds: keep the measured difference inside
+    return Difference(metric, float(statistic(a_all)), float(statistic(b_all)), point, low, high,
+                      confidence, lower_is_better, len(a_all), len(b_all))
 
 
 def p50(values: np.ndarray) -> float:
