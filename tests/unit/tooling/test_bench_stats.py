@@ -36,7 +36,8 @@ def test_bootstrap_says_no_significant_difference_when_arms_are_alike():
     d = bootstrap_rounds("p50 latency (ms)", rounds(a, 10), rounds(b, 10), p50, lower_is_better=True)
     assert d.low <= 0 <= d.high and not d.significant
     assert d.verdict().startswith("no significant difference")
-    assert (d.n_a, d.n_b) == (60, 60)
+    assert (d.n_a, d.n_b) == (6, 6)  # rounds
+    assert d.diff == pytest.approx(d.b - d.a)
 
 
 def test_bootstrap_finds_a_real_difference_and_names_the_better_arm():
@@ -51,13 +52,24 @@ def test_bootstrap_finds_a_real_difference_and_names_the_better_arm():
 
 def test_a_slow_round_that_hit_one_arm_widens_the_interval_instead_of_deciding():
     """Studies of one block share the machine's load at that moment: the interval must reflect how much
-    blocks differ, not how many studies there are. Here the arms are alike except that one round of B ran
-    while the machine was busy: resampling studies one by one would call B worse, resampling rounds does not."""
+    rounds differ, not how many studies there are. Here the arms are alike except that one round of B ran
+    while the machine was busy: resampling studies one by one would call B worse (CI about +375 to +392 ms),
+    pairing rounds does not."""
     rng = np.random.default_rng(3)
     a = [list(rng.normal(200, 10, 20)) for _ in range(6)]
     b = [list(rng.normal(200, 10, 20)) for _ in range(5)] + [list(rng.normal(600, 10, 20))]
     by_round = bootstrap_rounds("p95 latency (ms)", a, b, p95, lower_is_better=True, seed=1)
     assert not by_round.significant and by_round.low <= by_round.diff <= by_round.high
+
+
+def test_pairing_by_round_sees_a_small_steady_difference_through_a_load_that_moves_both_arms():
+    """Load drifts from round to round (both arms' blocks of a round alike); B is 5 ms faster in every round."""
+    rng = np.random.default_rng(4)
+    load = [100, 300, 150, 600, 200, 450]
+    a = [list(level + rng.normal(0, 2, 20)) for level in load]
+    b = [list(level - 5 + rng.normal(0, 2, 20)) for level in load]
+    d = bootstrap_rounds("p50 latency (ms)", a, b, p50, lower_is_better=True)
+    assert d.high < 0 and d.verdict().startswith("B is better")
 
 
 def test_bootstrap_needs_two_rounds_and_arms_of_the_same_rounds():

@@ -4,9 +4,9 @@ Design: ``blocks`` rounds; in each round every arm runs one block (AB BA AB..., 
 shared machine hit every arm, and a rising load does not always hit the same one), each block being: apply the arm's configuration, an unmeasured warm-up of as
 many studies as are in flight, then ``studies_per_block`` measured studies (:func:`benchmark.measure`:
 latency, throughput, cost per image from measured usage). The comparison of each arm with the first
-is a bootstrap confidence interval (:mod:`radstream.tooling.bench.stats`, resampling whole rounds) on
-the difference in p50 and p95 latency (per-study values pooled over the drawn rounds), throughput and
-cost per image (one value per block). An interval that spans 0 is reported as "no significant difference".
+is paired by round (:mod:`radstream.tooling.bench.stats`): per round, the difference between the two
+arms' blocks in p50 and p95 latency, throughput and cost per image, and a bootstrap confidence interval
+on the mean of those differences. An interval that spans 0 is reported as "no significant difference".
 
 An arm is model-server options (the embedded stack manager restarts the server) and/or template
 parameters (a deploy through CloudFormation with those overrides, as `radstream deploy --parameter`
@@ -293,18 +293,19 @@ def run_ab(target, stack, chosen: Scenario, *, blocks: int, studies_per_block: i
         "arms": doc_arms, "comparisons": comparisons,
         "notes": [f"what the change does locally: {chosen.changes_locally}",
                   f"on AWS: {chosen.changes_on_aws}",
-                  "intervals: bootstrap percentile intervals resampling whole rounds (a round is one block of each "
-                  "arm, run back to back: studies of one block share that moment's load, so they are not resampled "
-                  "one by one); latency from the studies of the drawn rounds pooled, throughput and cost per image "
-                  "from one value per block; each metric at its own confidence level (not corrected for comparing "
-                  "several metrics)",
+                  "intervals: a round is one block of each arm, run back to back; each round gives one paired "
+                  "difference per metric (a block's p50/p95 of its studies, its throughput, its cost per image), "
+                  "and the figures compared are the means over rounds with a bootstrap percentile interval on the "
+                  "mean difference (studies of one block share that moment's load: they are not independent); each "
+                  "metric at its own confidence level (not corrected for comparing several metrics). The arm table "
+                  "pools all studies instead",
                   "the machine is shared: absolute figures are noisy; the differences within this interleaved run "
                   "are what the experiment measures"]
         + ([f"only {blocks} rounds: every interval rests on {blocks} resampled rounds and is rough (the "
             "percentile bootstrap is too narrow for few values); run --blocks 5 or more before trusting a "
             "verdict"] if blocks < 5 else [])
-        + ([f"p95 from {blocks * studies_per_block} studies per arm is close to their maximum; run more studies "
-            "for a stable p95"] if blocks * studies_per_block < 60 else []),
+        + ([f"a block's p95 from {studies_per_block} studies is its maximum or close to it; run "
+            "--studies-per-block 20 or more for a p95 comparison"] if studies_per_block < 20 else []),
         "machine": {"cpus": os.cpu_count()}, "workflow": workflow, "pricing": pricing.summary(),
     }
 
@@ -340,8 +341,8 @@ def _summary(blocks: list[dict]) -> dict:
 
 def compare(a_blocks: list[dict], b_blocks: list[dict], confidence: float, resamples: int, seed: int,
             cost_components: tuple[str, ...] = ()) -> list[stats.Difference]:
-    """Each metric's difference, resampling rounds (:func:`stats.bootstrap_rounds`): latency from the
-    studies of the drawn rounds pooled, throughput and cost per image from one value per block."""
+    """Each metric's difference paired by round (:func:`stats.bootstrap_rounds`): a block's p50/p95 from
+    its studies, its throughput and cost per image as measured."""
     kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
 
     def rounds(blocks: list[dict], value) -> list[list[float]]:

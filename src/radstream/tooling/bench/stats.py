@@ -2,10 +2,11 @@
 
 Percentiles are nearest-rank (a value that was measured, as Athena's queries compute them locally).
 Confidence intervals on differences between arms come from ``scipy.stats.bootstrap`` (percentile
-method), so no distribution is assumed. What is resampled is the A/B experiment's rounds, not single
-studies: a round is one block of every arm, run back to back, and the studies of one block share that
-moment's load on a shared machine (they are not independent draws). Drawing whole rounds keeps the
-block-to-block variation in the interval and pairs each arm's block with the other's from the same round.
+method), so no distribution is assumed, over an A/B experiment's rounds: a round is one block of every
+arm, run back to back, and the studies of one block share that moment's load on a shared machine, so
+they are not independent draws. Each round gives one paired difference (the arm's block statistic minus
+the baseline's in the same round); the interval is on the mean of those differences. A busy minute then
+weighs as one round, not as every study it slowed.
 """
 
 from __future__ import annotations
@@ -103,9 +104,9 @@ def _fmt(x: float) -> str:
 def bootstrap_rounds(metric: str, a_rounds: Sequence[Sequence[float]], b_rounds: Sequence[Sequence[float]],
                      statistic: Callable[[np.ndarray], float], *, lower_is_better: bool,
                      confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> Difference:
-    """Bootstrap CI of ``statistic(b) - statistic(a)`` over the values of all rounds pooled, resampling
-    rounds: round ``i`` is ``a_rounds[i]`` and ``b_rounds[i]`` (the values of each arm's block in it,
-    many studies or one per-block figure), drawn together."""
+    """Round ``i`` is ``a_rounds[i]`` and ``b_rounds[i]`` (the values of each arm's block in it: many
+    studies, or one per-block figure). ``a``/``b`` are the means over rounds of each block's statistic,
+    ``diff`` the mean of the paired differences, with its bootstrap interval."""
     from scipy import stats
 
     if len(a_rounds) != len(b_rounds):
@@ -113,28 +114,20 @@ def bootstrap_rounds(metric: str, a_rounds: Sequence[Sequence[float]], b_rounds:
     if len(a_rounds) < 2:
         raise ValueError(f"{metric}: a bootstrap interval needs at least 2 rounds (got {len(a_rounds)}); "
                          f"run more blocks")
-    a_parts = [np.asarray(r, dtype=float) for r in a_rounds]
-    b_parts = [np.asarray(r, dtype=float) for r in b_rounds]
-    if any(len(part) == 0 for part in a_parts + b_parts):
+    if any(len(r) == 0 for r in list(a_rounds) + list(b_rounds)):
         raise ValueError(f"{metric}: a round without values in one arm")
-
-    def difference(rounds: np.ndarray) -> float:
-        chosen = rounds.astype(int)
-        return (statistic(np.concatenate([b_parts[i] for i in chosen]))
-                - statistic(np.concatenate([a_parts[i] for i in chosen])))
-
-    a_all, b_all = np.concatenate(a_parts), np.concatenate(b_parts)
-    point = float(statistic(b_all) - statistic(a_all))
-    if np.ptp(a_all) == 0 and np.ptp(b_all) == 0:  # nothing varies: the interval is the point
+    a_stat = np.array([statistic(np.asarray(r, dtype=float)) for r in a_rounds])
+    b_stat = np.array([statistic(np.asarray(r, dtype=float)) for r in b_rounds])
+    paired = b_stat - a_stat
+    point = float(np.mean(paired))
+    if np.ptp(paired) == 0:  # every round differs alike: the interval is the point
         low = high = point
     else:
-        result = stats.bootstrap((np.arange(len(a_parts)),), difference, vectorized=False,
-                                 confidence_level=confidence, n_resamples=resamples, method="percentile",
-                                 rng=np.random.default_rng(seed))
+        result = stats.bootstrap((paired,), np.mean, confidence_level=confidence, n_resamples=resamples,
+                                 method="percentile", rng=np.random.default_rng(seed))
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-        low, high = min(low, point), max(high, point)  # few rounds: keep the measured difference inside
-    return Difference(metric, float(statistic(a_all)), float(statistic(b_all)), point, low, high,
-                      confidence, lower_is_better, len(a_all), len(b_all))
+    return Difference(metric, float(np.mean(a_stat)), float(np.mean(b_stat)), point, low, high,
+                      confidence, lower_is_better, len(a_rounds), len(b_rounds))
 
 
 def p50(values: np.ndarray) -> float:
