@@ -166,10 +166,12 @@ def _running_executions(args, stack) -> int:
     """Running executions of the pipeline on the embedded stack (0 when it does not answer)."""
     if not stack.emulator_healthy():
         return 0
+    from radstream.infra.deploy import deployed_workflow
+
     target = target_from_args(args, stack)
-    try:
+    try:  # the emulator lists Express executions too (AWS does not)
         pages = target.client("stepfunctions").get_paginator("list_executions").paginate(
-            stateMachineArn=target.names.state_machine_arn, statusFilter="RUNNING")
+            stateMachineArn=deployed_workflow(target).state_machine_arn, statusFilter="RUNNING")
         return sum(len(page["executions"]) for page in pages)
     except ClientError:
         return 0  # nothing deployed
@@ -425,6 +427,14 @@ def cmd_e2e(args) -> int:
         console.print(f"[red]no check named {', '.join(unknown)}; the checks are: {', '.join(BASIC + COMPREHENSIVE)}[/red]")
         return 2
     target = _reachable_target(args)
+    from radstream.infra.deploy import deployed_workflow
+
+    if deployed_workflow(target).express:
+        # the checks start and describe executions of the Standard machine by name (DescribeExecution and
+        # name deduplication do not exist for Express on AWS)
+        console.print("[red]this deployment runs the Express workflow (WorkflowType=EXPRESS); the check list "
+                      "needs the Standard one: deploy `--parameter WorkflowType=STANDARD` first[/red]")
+        return 2
     return run_checks(target, comprehensive=args.comprehensive, study_id=args.study_id, console=console,
                       only=tuple(args.check) if args.check else None)
 

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from radstream.definition import monitoring, stack
+from radstream.infra.deploy import deployed_workflow
 from radstream.infra.targets import Target
 from radstream.tooling.stack import emulator_admin
 
@@ -66,7 +67,7 @@ def metrics_summary(target: Target, minutes: int) -> dict[str, Any]:
             dims = ([{"Name": "FunctionName", "Value": names.function(fn.short)}] if namespace == "AWS/Lambda" else
                     [{"Name": "Stage", "Value": _stage(fn.short)}, {"Name": "service", "Value": monitoring.SERVICE}])
             queries.append(_stat(f"{prefix}_{i}", namespace, metric, dims, stat, period))
-    machine = [{"Name": "StateMachineArn", "Value": names.state_machine_arn}]
+    machine = [{"Name": "StateMachineArn", "Value": deployed_workflow(target).state_machine_arn}]
     for key, metric in EXECUTION_STATUSES.items():
         queries.append(_stat(f"x_{key}", "AWS/States", metric, machine, "Sum", period))
     for stat in ("p50", "p95"):

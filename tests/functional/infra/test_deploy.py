@@ -7,6 +7,8 @@ from radstream.definition import template as cfn
 from radstream.infra.deploy import DeployedWorkflow, deploy, deployed_workflow, destroy, pending_changes
 from radstream.infra.errors import DeployError
 from radstream.infra.targets import Target
+from radstream.tooling.errors import StackError
+from radstream.tooling.recovery.inventory import read_inventory
 from support.emulator import running_emulator
 
 
@@ -98,6 +100,9 @@ def test_workflow_type_and_memory_are_deploys_and_whatever_refers_to_the_state_m
         express.outputs["StateMachineArn"], "EXPRESS")
     assert lam.get_function_configuration(FunctionName="radstream-prepare-tensors")["MemorySize"] == 2048
     assert deployed_workflow(account) == DeployedWorkflow(express.outputs["StateMachineArn"], "EXPRESS")
+    # reconcile/redrive list and describe executions, which Express does not keep: refused with the reason
+    with pytest.raises(StackError, match="runs the Express workflow"):
+        read_inventory(account)
 
     standard = deploy(account, overrides={"WorkflowType": "STANDARD", "PrepareTensorsMemorySize": "1024"})
     assert machines() == [("radstream-pipeline", "STANDARD")]

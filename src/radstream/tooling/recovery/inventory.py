@@ -24,6 +24,8 @@ from radstream.deployed.intake.errors import UploadKeyError
 from radstream.deployed.intake.upload import parse_upload_key
 from radstream.deployed.intake.workflow_input import parse_execution_name
 from radstream.deployed.records import rejected_upload_record_key
+from radstream.infra.deploy import deployed_workflow
+from radstream.tooling.errors import StackError
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -117,6 +119,10 @@ class Inventory:
 
 
 def read_inventory(target: Any, *, with_records: bool = True) -> Inventory:
+    if deployed_workflow(target).express:
+        raise StackError("this deployment runs the Express workflow (WorkflowType=EXPRESS), whose executions "
+                         "cannot be listed or described; reconcile and redrive read Standard executions. Deploy "
+                         f"`--parameter WorkflowType=STANDARD` (radstream deploy --target {target.name}) to use them")
     inventory = Inventory()
     names = target.names
     s3 = target.client("s3")
