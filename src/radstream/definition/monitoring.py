@@ -42,10 +42,12 @@ def dashboard_body(names: Names, parameters: dict[str, str] | None = None) -> di
     return json.loads(cfn.evaluate(resource["Properties"]["DashboardBody"], _context(names, parameters)))
 
 
-def cost_per_image_queries(names: Names, period_s: int, prefix: str = "") -> list[dict]:
-    """GetMetricData queries of the dashboard's cost-per-image widget, every id prefixed with ``prefix``
-    (in the expression too); the expression's id is ``{prefix}cost``."""
-    widget = next(w for w in dashboard_body(names)["widgets"]
+def cost_per_image_queries(names: Names, period_s: int, prefix: str = "",
+                           parameters: dict[str, str] | None = None) -> list[dict]:
+    """GetMetricData queries of the dashboard's cost-per-image widget as deployed with ``parameters``
+    (memory sizes, workflow type), every id prefixed with ``prefix`` (in the expression too); the
+    expression's id is ``{prefix}cost``."""
+    widget = next(w for w in dashboard_body(names, parameters)["widgets"]
                   if w["properties"].get("title", "").startswith(COST_WIDGET_TITLE))
     queries = [widget_query(metric, period_s) for metric in widget["properties"]["metrics"]]
     ids = sorted((q["Id"] for q in queries), key=len, reverse=True)

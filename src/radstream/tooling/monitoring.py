@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from radstream.definition import monitoring, stack
-from radstream.infra.deploy import deployed_workflow
+from radstream.definition import template as cfn
+from radstream.infra.deploy import deployed_parameters, deployed_workflow, describe
 from radstream.infra.targets import Target
 from radstream.tooling.stack import emulator_admin
 
@@ -76,7 +77,9 @@ def metrics_summary(target: Target, minutes: int) -> dict[str, Any]:
     outcomes = cloudwatch.list_metrics(Namespace=monitoring.NAMESPACE, MetricName="Studies")["Metrics"]
     for i, metric in enumerate(outcomes):
         queries.append(_stat(f"st_{i}", monitoring.NAMESPACE, "Studies", metric["Dimensions"], "Sum", period))
-    queries += monitoring.cost_per_image_queries(names, period, prefix="c_")
+    # the expression as the dashboard deployed it (its memory sizes and workflow type)
+    parameters = deployed_parameters(describe(target.client("cloudformation"), cfn.STACK_NAME))
+    queries += monitoring.cost_per_image_queries(names, period, prefix="c_", parameters=parameters)
     values = _fetch(cloudwatch, queries, start, end)
     functions = []
     for i, fn in enumerate(stack.FUNCTIONS):

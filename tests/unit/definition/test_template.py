@@ -295,6 +295,22 @@ def test_the_dashboard_has_the_seeds_panels_and_prices_each_function_by_its_memo
         assert re.search(rf"FILL\({query_id},0\)\*{memory[function]}\b", expression), (function, expression)
 
 
+def test_the_dashboards_cost_follows_the_deployed_memory_sizes_and_workflow_type():
+    from radstream.definition import monitoring
+
+    def expression(**parameters) -> str:
+        queries = monitoring.cost_per_image_queries(Names(ACCOUNT, REGION), 300, parameters=parameters)
+        return next(q["Expression"] for q in queries if "Expression" in q)
+
+    standard = expression()
+    assert "FILL(started,0) * 6 * 0.000025" in standard and "xtime" not in standard
+    changed = expression(PrepareTensorsMemorySize="2048", RunInferenceMemorySize="1024", WorkflowType="EXPRESS")
+    assert "FILL(d2,0)*2048 " in changed and "FILL(d3,0)*1024 " in changed
+    # Express: per execution plus duration at 64 MB, no transitions
+    assert "FILL(started,0) * 0.000001 + FILL(xtime,0) / 1000 * 0.0625 * 0.00001667" in changed
+    assert "* 6 *" not in changed
+
+
 def test_metric_namespace_is_what_the_handlers_publish(monkeypatch):
     from radstream.definition import monitoring
 
