@@ -44,7 +44,6 @@ class MetricPublisher:
         self._lock = threading.Lock()
         # (account, region, namespace, name, dimensions, unit, second) -> Counter(value -> count)
         self._buffer: dict[tuple, Counter] = {}
-        self._members: list[tuple[str, str, str, dict]] = []
         self._samplers: list[Sampler] = []
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,21 +51,25 @@ class MetricPublisher:
         self._in_flight: dict[tuple[str, str, str], int] = {}  # (account, region, function) -> running
 
     # -- recording ---------------------------------------------------------------------------
-    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple, unit: str,
-            value: float, at: float | None = None) -> None:
+    def add(self, account: str, region: str, namespace: str, name: str, dimensions: tuple, unit: str | None,
+            value: float, at: float | None = None, count: float = 1.0) -> None:
         key = (account, region, namespace, name, dimensions, unit, int(at if at is not None else time.time()))
         with self._lock:
             counts = self._buffer.get(key)
             if counts is None:
                 counts = self._buffer[key] = Counter()
-            counts[float(value)] += 1
+            counts[float(value)] += count
 
     def log_lines(self, account: str, region: str, lines: Iterable[str]) -> None:
-        """Metrics embedded in log lines (EMF), as CloudWatch Logs extracts them."""
-        found = [(account, region, namespace, member) for line in lines for namespace, member in emf.extract(line)]
-        if found:
-            with self._lock:
-                self._members.extend(found)
+        """Metrics embedded in log lines (EMF), as CloudWatch Logs extracts them: folded like every other
+        value, into one datum per metric and second (one per line and metric kept memory growing with
+        every invocation)."""
+        for line in lines:
+            for namespace, member in emf.extract(line):
+                dims = tuple((d["Name"], d["Value"]) for d in member["Dimensions"])
+                for value, count in zip(member["Values"], member["Counts"]):
+                    self.add(account, region, namespace, member["MetricName"], dims, member.get("Unit"), value,
+                             member["Timestamp"], count)
 
     def add_sampler(self, sampler: Sampler) -> None:
         """``sampler()`` yields (account, region, namespace, name, dimensions, unit, value) every
@@ -126,7 +129,6 @@ class MetricPublisher:
         """Write everything buffered to the sink now; returns the members written."""
         with self._lock:
             buffer, self._buffer = self._buffer, {}
-            members, self._members = self._members, []
         batches: dict[tuple[str, str, str], list[dict]] = {}
         for (account, region, namespace, name, dims, unit, second), counts in buffer.items():
             values = sorted(counts)
@@ -134,8 +136,6 @@ class MetricPublisher:
                 "MetricName": name, "Dimensions": [{"Name": k, "Value": v} for k, v in dims],
                 "Timestamp": float(second), "Unit": unit,
                 "Values": values, "Counts": [float(counts[v]) for v in values]})
-        for account, region, namespace, member in members:
-            batches.setdefault((account, region, namespace), []).append(member)
         written = 0
         for (account, region, namespace), batch in batches.items():
             try:

@@ -15,7 +15,10 @@ instead of the start time, and evaluates no metric math beyond a bare id. This s
 - metric math: ids, numbers, ``+ - * /``, parentheses and the functions in ``FUNCTIONS``.
 
 Percentiles are nearest-rank over the samples of the period (CloudWatch's own estimator is not
-published; with few samples it can differ by one rank). Data older than ``retention_s`` is dropped.
+published; with few samples it can differ by one rank). Data older than ``retention_s`` is dropped,
+and a metric keeps at most its newest ``max_datums_per_series`` datums (CloudWatch keeps data for
+months; the cap bounds a long local run's memory: publishers fold a second's values into one datum,
+so the default keeps the last 3 hours of a metric written every second).
 Pure Python, no moto: thread-safe, fed by ``moto_patches`` and by the emulator's metric publisher.
 """
 
@@ -35,6 +38,7 @@ Dimensions = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 BASIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100)$")
 DEFAULT_RETENTION_S = 24 * 3600.0
+DEFAULT_MAX_DATUMS_PER_SERIES = 3 * 3600
 
 
 class MetricQueryError(ValueError):
@@ -60,7 +64,7 @@ def as_datetime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
-@dataclass
+@dataclass(slots=True)
 class Datum:
     """One PutMetricData member: its aggregates, and its samples unless it was a statistic set."""
 
@@ -169,15 +173,23 @@ class _Series:
         if at:
             del self.keys[:at], self.data[:at]
 
+    def keep_newest(self, count: int) -> None:
+        if len(self.data) > count:
+            del self.keys[:-count], self.data[:-count]
+
 
 class MetricStore:
     """Metrics of one account and region."""
 
-    def __init__(self, retention_s: float = DEFAULT_RETENTION_S) -> None:
+    def __init__(self, retention_s: float = DEFAULT_RETENTION_S,
+                 max_datums_per_series: int = DEFAULT_MAX_DATUMS_PER_SERIES) -> None:
+        if max_datums_per_series < 1:
+            raise ValueError("max_datums_per_series must be at least 1")
         self._lock = threading.RLock()
         self._series: dict[tuple[str, str, Dimensions], _Series] = {}
         self._by_name: dict[tuple[str, str], set[Dimensions]] = {}
         self.retention_s = retention_s
+        self.max_datums_per_series = max_datums_per_series
         self._puts_since_prune = 0
 
     # -- writing -----------------------------------------------------------------------------
@@ -192,6 +204,8 @@ class MetricStore:
                     series = self._series[key] = _Series()
                     self._by_name.setdefault(key[:2], set()).add(key[2])
                 series.add(datum_from_member(member, now))
+                if len(series.data) > self.max_datums_per_series + self.max_datums_per_series // 10:
+                    series.keep_newest(self.max_datums_per_series)  # a tenth at a time: amortised O(1)
             self._puts_since_prune += 1
             if self._puts_since_prune >= 1000:
                 self._prune(now)

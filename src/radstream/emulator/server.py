@@ -32,7 +32,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import parse_qs
 
 from radstream.emulator.alarm_evaluation import AlarmEvaluator
@@ -129,12 +131,46 @@ _KINESIS_THROUGHPUT = json.dumps({
     "message": "Rate exceeded for shard shardId-000000000000 (injected by the emulator's fault switch)"}).encode()
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How much of what AWS keeps for days the emulator keeps in memory (see moto_patches' "bounded
+    memory" section): AWS's own time limits apply, and these caps bound a long local run."""
+
+    closed_executions: int = 5000  # per state machine, newest kept (AWS: 90 days after close)
+    kinesis_shard_mb: int = 8  # record data per shard, newest kept (AWS: the stream's retention period)
+    log_events_per_group: int = 20000  # newest kept (AWS: the log group's RetentionInDays)
+    metric_datums_per_series: int = 3 * 3600  # newest kept per metric (AWS: months; the store: 24 h)
+
+    ENV = {"closed_executions": "RADSTREAM_EMULATOR_KEEP_EXECUTIONS",
+           "kinesis_shard_mb": "RADSTREAM_EMULATOR_KINESIS_SHARD_MB",
+           "log_events_per_group": "RADSTREAM_EMULATOR_LOG_EVENTS_PER_GROUP",
+           "metric_datums_per_series": "RADSTREAM_EMULATOR_METRIC_DATUMS_PER_SERIES"}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Retention":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field_name, variable in cls.ENV.items():
+            text = environ.get(variable)
+            if text in (None, ""):
+                continue
+            try:
+                values[field_name] = int(text)
+            except ValueError:
+                raise ValueError(f"{variable}={text!r}: expected a whole number") from None
+            if values[field_name] < 1:
+                raise ValueError(f"{variable}={text!r}: must be at least 1")
+        return cls(**values)
+
+
 class Emulator:
     def __init__(self, host: str, port: int, work_dir: Path,
-                 async_retry_delays_s: tuple[float, ...] = AWS_RETRY_DELAYS_S, persist_dir: Path | None = None) -> None:
+                 async_retry_delays_s: tuple[float, ...] = AWS_RETRY_DELAYS_S, persist_dir: Path | None = None,
+                 retention: Retention | None = None) -> None:
         self.host, self.port, self.work_dir = host, port, work_dir
         self.async_retry_delays_s = async_retry_delays_s
         self.persist_dir = persist_dir  # bucket contents are saved here on stop and restored on request
+        self.retention = retention or Retention()
         self.started_at = time.time()
         self.faults = FaultSwitch()
         self.invoker = None
@@ -153,9 +189,12 @@ class Emulator:
         from radstream.emulator.lambda_runtime import LambdaRuntime
 
         moto_patches.check_moto_version()
+        moto_patches.install_untracked_models()
         endpoint = f"http://{self.host}:{self.port}"
         self.metrics = MetricPublisher(moto_patches.put_metric_data)
+        moto_patches.configure_metric_store(self.retention.metric_datums_per_series)
         moto_patches.install_cloudwatch_metrics()
+        moto_patches.install_kinesis_stream_metrics(self.metrics)
         moto_patches.install_alarm_state_keeping()
         self.runtime = LambdaRuntime(self.work_dir / "lambda", base_env=_function_base_env(endpoint))
         self.runtime.faults = self.faults
@@ -181,6 +220,10 @@ class Emulator:
         moto_patches.install_s3_prefix_index()
         self.waits = ExecutionWaits(moto_patches.execution_status)
         moto_patches.install_execution_end_listener(self.waits.ended)
+        moto_patches.install_execution_retention(self.retention.closed_executions)
+        moto_patches.install_kinesis_retention(self.retention.kinesis_shard_mb * 1024 * 1024)
+        moto_patches.install_log_retention(self.retention.log_events_per_group)
+        moto_patches.install_compact_s3_keys()
         moto_patches.install_cloudformation_resources()
         app = AdminMiddleware(moto_patches.moto_wsgi_app(), self)
         self._server = EmulatorHTTPServer(self.host, self.port, app, moto_patches.preserve_header_names)
@@ -310,10 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         delays = tuple(float(d) for d in args.async_retry_delays.split(","))
     except ValueError:
         parser.error(f"--async-retry-delays takes seconds separated by commas, got {args.async_retry_delays!r}")
+    try:
+        retention = Retention.from_env()
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="radstream-emulator-"))
-    emulator = Emulator(args.host, args.port, work_dir, delays, args.persist_dir)
+    emulator = Emulator(args.host, args.port, work_dir, delays, args.persist_dir, retention)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

@@ -79,3 +79,17 @@ def test_reserved_concurrency_counts_invocations_in_flight():
     assert publisher.begin_invocation("1", "r", "fn", reserved=2) is None
     publisher.end_invocation("1", "r", "fn")
     assert publisher.begin_invocation("1", "r", "fn", reserved=2) == 2
+
+
+def test_emf_lines_of_one_second_fold_into_one_datum_per_metric():
+    """One datum per line and metric made the store grow with every invocation."""
+    store = MetricStore()
+    publisher = MetricPublisher(lambda account, region, namespace, members: store.put(namespace, members))
+    publisher.log_lines("1", "r", [emf_line(), emf_line(StageLatency=3.0), emf_line(_aws={
+        "Timestamp": TS_MS + 1500, "CloudWatchMetrics": json.loads(emf_line())["_aws"]["CloudWatchMetrics"]})])
+    publisher.flush()
+    latency = store.data("RadStream", "StageLatency", (("Stage", "prepare_tensors"), ("service", "radstream")),
+                         0, 4e9)
+    assert [d.ts for d in latency] == [TS_MS / 1000, TS_MS / 1000 + 1]
+    assert sorted(latency[0].samples) == [(3.0, 1.0), (7.0, 1.0), (12.5, 1.0)] and latency[0].count == 3
+    assert latency[0].unit == "Milliseconds" and latency[1].count == 2

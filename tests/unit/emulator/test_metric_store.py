@@ -113,3 +113,14 @@ def test_old_data_is_dropped_after_the_retention():
     for i in range(1000):
         store.put("N", [{"MetricName": "M", "Timestamp": T0 + 7200 + i, "Value": 1.0}], now=T0 + 7200 + i)
     assert store.data("N", "M", (), T0 - 1, T0 + 1) == []
+
+
+def test_a_metric_keeps_its_newest_datums_within_the_cap():
+    store = MetricStore(max_datums_per_series=100)
+    for i in range(250):
+        store.put("N", [{"MetricName": "M", "Timestamp": T0 + i, "Value": float(i)}], now=T0 + i)
+    kept = store.data("N", "M", (), T0, T0 + 1000)
+    assert 100 <= len(kept) <= 110 and kept[-1].sum == 249.0
+    assert [d.ts for d in kept] == [T0 + i for i in range(250 - len(kept), 250)]
+    with pytest.raises(ValueError):
+        MetricStore(max_datums_per_series=0)
