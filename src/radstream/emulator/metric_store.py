@@ -18,7 +18,7 @@ Percentiles are nearest-rank over the samples of the period (CloudWatch's own es
 published; with few samples it can differ by one rank). Data older than ``retention_s`` is dropped,
 and a metric keeps at most its newest ``max_datums_per_series`` datums (CloudWatch keeps data for
 months; the cap bounds a long local run's memory: publishers fold a second's values into one datum,
-so the default keeps the last 3 hours of a metric written every second).
+so the default keeps the last hour of a metric written every second).
 Pure Python, no moto: thread-safe, fed by ``moto_patches`` and by the emulator's metric publisher.
 """
 
@@ -38,7 +38,7 @@ Dimensions = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 BASIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100)$")
 DEFAULT_RETENTION_S = 24 * 3600.0
-DEFAULT_MAX_DATUMS_PER_SERIES = 3 * 3600
+DEFAULT_MAX_DATUMS_PER_SERIES = 3600
 
 
 class MetricQueryError(ValueError):

@@ -1044,7 +1044,7 @@ def install_kinesis_retention(max_bytes_per_shard: int) -> None:
     Stream.put_record = put_record  # type: ignore[method-assign]
 
 
-_kinesis_retention: dict[str, int] = {"max_bytes_per_shard": 8 * 1024 * 1024}
+_kinesis_retention: dict[str, int] = {"max_bytes_per_shard": 4 * 1024 * 1024}
 
 
 def _trim_shard(shard: Any, added: int, retention_s: float, max_bytes: int) -> int:
@@ -1090,7 +1090,7 @@ def install_log_retention(max_events_per_group: int) -> None:
     LogGroup.put_log_events = put_log_events  # type: ignore[method-assign]
 
 
-_log_retention: dict[str, int] = {"max_events_per_group": 20000}
+_log_retention: dict[str, int] = {"max_events_per_group": 5000}
 
 
 def _trim_log_group(group: Any, added: int, max_events: int) -> int:

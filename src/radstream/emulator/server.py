@@ -137,9 +137,9 @@ class Retention:
     memory" section): AWS's own time limits apply, and these caps bound a long local run."""
 
     closed_executions: int = 5000  # per state machine, newest kept (AWS: 90 days after close)
-    kinesis_shard_mb: int = 8  # record data per shard, newest kept (AWS: the stream's retention period)
-    log_events_per_group: int = 20000  # newest kept (AWS: the log group's RetentionInDays)
-    metric_datums_per_series: int = 3 * 3600  # newest kept per metric (AWS: months; the store: 24 h)
+    kinesis_shard_mb: int = 4  # record data per shard, newest kept (AWS: the stream's retention period)
+    log_events_per_group: int = 5000  # newest kept (AWS: the log group's RetentionInDays)
+    metric_datums_per_series: int = 3600  # newest kept per metric (AWS: months; the store: 24 h)
 
     ENV = {"closed_executions": "RADSTREAM_EMULATOR_KEEP_EXECUTIONS",
            "kinesis_shard_mb": "RADSTREAM_EMULATOR_KINESIS_SHARD_MB",
