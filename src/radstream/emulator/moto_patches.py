@@ -352,6 +352,48 @@ def install_start_execution_input_limit() -> None:
     StepFunctionResponse.start_execution = start_execution  # type: ignore[method-assign]
 
 
+def install_generated_execution_names() -> None:
+    """StartExecution without a name gets a generated one (a UUID), as on AWS. moto's interpreter
+    backend formats the missing name as ``None``, so every unnamed execution of a state machine shared
+    one ARN and the second was answered as an idempotent repeat of the first."""
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    moto_start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None,
+                        *args: Any, **kwargs: Any) -> Any:
+        return moto_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+def install_lambda_service_error_names() -> None:
+    """A Lambda task whose Invoke the Lambda service refuses fails with ``Lambda.<error code>`` (e.g.
+    ``Lambda.TooManyRequestsException`` when the function's reserved concurrency is in flight), as on
+    AWS, so the definition's Retry on those names applies. moto's interpreter names every such refusal
+    ``Exception`` for a task whose Resource is a function ARN, which no Retry lists: a throttled study
+    failed for good at once."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    moto_from_error = StateTaskLambda._from_error
+
+    def _from_error(self: StateTaskLambda, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return moto_from_error(self, env, ex)
+        error = f"Lambda.{ex.response['Error']['Code']}"
+        return FailureEvent(env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.LambdaFunctionFailed,
+                            event_details=EventDetails(lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
+                                error=error, cause=ex.response["Error"]["Message"])))
+
+    StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
+
+
 # -- persistence: bucket contents across a restart ---------------------------------------------
 # moto keeps everything in memory and has no persistence switch for its server. The emulator saves the
 # current version of every object when it stops (gracefully: `radstream down`) and `radstream up`

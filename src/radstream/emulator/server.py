@@ -202,6 +202,8 @@ class Emulator:
         moto_patches.install_lambda_runtime(self.runtime, self.invoker, self.metrics)
         moto_patches.install_atomic_conditional_puts()
         moto_patches.install_start_execution_input_limit()
+        moto_patches.install_lambda_service_error_names()
+        moto_patches.install_generated_execution_names()
         moto_patches.install_execution_metrics(self.metrics)
         self.metrics.add_sampler(moto_patches.queue_depths)
         moto_patches.install_dispatch_cache()

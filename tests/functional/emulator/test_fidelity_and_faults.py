@@ -4,7 +4,8 @@ over HTTP.
 
 - S3 invokes Lambda asynchronously: the upload returns at once; a failing function is retried twice, then
   its event goes to the on-failure destination as Lambda's invocation record; events carry versionId;
-- conditional puts are atomic; StartExecution and Lambda refuse payloads over their quotas;
+- conditional puts are atomic; StartExecution and Lambda refuse payloads over their quotas; a throttled
+  Lambda task fails with Lambda.TooManyRequestsException; unnamed executions get distinct names;
 - injected faults: S3 SlowDown, Kinesis throughput, a crashing or out-of-memory function.
 """
 
@@ -194,6 +195,47 @@ def test_start_execution_refuses_an_input_over_256_kib(aws):
     assert excinfo.value.response["Error"]["Code"] == "ValidationException"
     assert "262144" in excinfo.value.response["Error"]["Message"]
     sfn.start_execution(stateMachineArn=machine, name="fits", input=json.dumps({"x": "a" * 200_000}))
+
+
+def test_unnamed_executions_get_distinct_generated_names(aws):
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    arns = {sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"] for _ in range(3)}
+    assert len(arns) == 3 and not any(arn.endswith(":None") for arn in arns)
+    uuid.UUID(next(iter(arns)).rsplit(":", 1)[1])  # a UUID, as AWS generates
+
+
+def test_a_throttled_lambda_task_fails_with_lambdas_error_name_which_retry_catches(aws, functions):
+    """Beyond the function's reserved concurrency, Invoke is refused; Step Functions names that
+    Lambda.TooManyRequestsException (moto said "Exception", which no Retry lists)."""
+    aws("lambda").put_function_concurrency(FunctionName=functions["slow"], ReservedConcurrentExecutions=1)
+    sfn = aws("stepfunctions")
+
+    def run_two(retry: list) -> list[dict]:
+        task = {"Type": "Task", "Resource": functions["slow"], "End": True, "Retry": retry}
+        machine = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", roleArn=ROLE, definition=json.dumps(
+            {"StartAt": "T", "States": {"T": task}}))["stateMachineArn"]
+        first = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        time.sleep(0.5)  # the first holds the only slot for 2 s
+        second = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        for arn in (first, second):
+            wait_until(lambda arn=arn: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", 60)
+        return [sfn.describe_execution(executionArn=arn) | {"events": sfn.get_execution_history(executionArn=arn)["events"]}
+                for arn in (first, second)]
+
+    try:
+        first, second = run_two([])
+        assert first["status"] == "SUCCEEDED" and second["status"] == "FAILED"
+        assert second["error"] == "Lambda.TooManyRequestsException", second.get("error")
+        first, second = run_two([{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 1,
+                                  "MaxAttempts": 6, "BackoffRate": 1.5}])
+        assert (first["status"], second["status"]) == ("SUCCEEDED", "SUCCEEDED")
+        failures = [e["lambdaFunctionFailedEventDetails"]["error"] for e in second["events"]
+                    if e["type"] == "LambdaFunctionFailed"]
+        assert failures and set(failures) == {"Lambda.TooManyRequestsException"}
+    finally:
+        aws("lambda").delete_function_concurrency(FunctionName=functions["slow"])
 
 
 def test_lambda_refuses_payloads_over_its_quotas(aws, functions):

@@ -148,8 +148,9 @@ def test_lambda_invoked_in_process_answers_as_over_http(aws, emulator, functions
     after = emulator_admin.stats(emulator)
     output = json.loads(done["output"])
     assert output["result"] == {"echo": {"value": 42}}
-    # moto's HTTP Invoke raised a ClientError, which Step Functions names "Exception"
-    assert output["error"]["Error"] == "Exception" and "Function not found" in output["error"]["Cause"]
+    # Lambda's refusal, named as Step Functions names it (install_lambda_service_error_names)
+    assert output["error"]["Error"] == "Lambda.ResourceNotFoundException"
+    assert "Function not found" in output["error"]["Cause"]
     delta = emulator_admin.stats_delta(before, after)["requests"]
     assert delta["stepfunctions"]["lambda:Invoke"] == 2
     assert "lambda:Invoke" not in delta.get("client", {})

@@ -73,3 +73,17 @@ def test_a_study_reaches_its_record_in_bounded_time_when_the_outage_lasts():
               for i in range(retrier["MaxAttempts"])]
     worst = (retrier["MaxAttempts"] + 1) * (WAIT_PER_INVOCATION_S + 5.0) + sum(delays)
     assert worst < 600, worst
+
+
+@pytest.mark.parametrize("task", sorted(lambda_tasks()))
+def test_throttling_costs_time_not_studies(task):
+    """A throttled Invoke (reserved concurrency in flight, e.g. run-inference's while the model server is
+    down and every slot waits on it) is retried on its own budget: on average, with full jitter, longer
+    than the outage RunInference rides out, and bounded."""
+    [retrier] = retriers_for(lambda_tasks()[task], "Lambda.TooManyRequestsException")
+    assert retrier["ErrorEquals"] == ["Lambda.TooManyRequestsException"], (task, retrier)
+    delays = [min(retrier["IntervalSeconds"] * retrier["BackoffRate"] ** i, retrier.get("MaxDelaySeconds", 1e9))
+              for i in range(retrier["MaxAttempts"])]
+    assert retrier.get("JitterStrategy") == "FULL"
+    assert sum(delays) / 2 >= OUTAGE_TO_RIDE_OUT_S, (task, sum(delays) / 2)  # full jitter: mean delay = half
+    assert sum(delays) < 600, (task, sum(delays))

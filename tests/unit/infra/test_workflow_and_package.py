@@ -39,7 +39,7 @@ def test_every_task_catches_into_failure_handling_and_retries():
         assert catch[0]["ErrorEquals"] == ["States.ALL"] and catch[0]["Next"] == "RecordFailure"
         retry = states[name]["Retry"]
         assert all(r["BackoffRate"] > 1 for r in retry)
-    assert "ModelServerUnavailableError" in states["RunInference"]["Retry"][0]["ErrorEquals"]
+    assert any("ModelServerUnavailableError" in r["ErrorEquals"] for r in states["RunInference"]["Retry"])
     # failure path: record -> SNS (the record's notification) -> telemetry -> Fail, each step continuing
     # even if it fails; a record-failure function failing through its retries still leaves a record,
     # written by the workflow itself (no Lambda)
