@@ -21,3 +21,46 @@ def running_emulator(state_dir: Path):
         yield lambda name: session.client(name, endpoint_url=service.url())
     finally:
         stack.stop()
+
+
+@contextlib.contextmanager
+def emulator_process(work: Path, *args: str, env: dict[str, str] | None = None):
+    """A bare ``python -m radstream.emulator`` process (nothing deployed) with extra command-line ``args``
+    and environment ``env``; yields its endpoint URL. Its log is ``work/emulator.log``."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from radstream.tooling.stack import emulator_admin
+
+    port = free_port()
+    environment = dict(os.environ, AWS_DEFAULT_REGION="us-east-1", **(env or {}))
+    with open(work / "emulator.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "radstream.emulator", "--port", str(port), "--work-dir",
+                                 str(work), *args], env=environment, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while emulator_admin.health(url) is None:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"emulator did not start; see {work / 'emulator.log'}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def one_attempt_clients(url: str, **config: object):
+    """``client(service)`` for ``url`` whose calls are tried once (a test sees each error as it is)."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name="us-east-1")
+    settings = Config(retries={"total_max_attempts": 1, "mode": "standard"}, **config)
+    return lambda service: session.client(service, endpoint_url=url, config=settings)

@@ -14,21 +14,16 @@ import copy
 import gc
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
 from types import SimpleNamespace
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from radstream.tooling.stack import emulator_admin
-from radstream.tooling.stack.embedded import free_port
+from support.emulator import emulator_process, one_attempt_clients
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 KEEP_EXECUTIONS = 3
@@ -44,33 +39,15 @@ def boom(event, context):
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    port = free_port()
-    work = tmp_path_factory.mktemp("bounded")
-    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1", RADSTREAM_EMULATOR_KEEP_EXECUTIONS=str(KEEP_EXECUTIONS),
-               RADSTREAM_EMULATOR_KINESIS_SHARD_MB="1", RADSTREAM_EMULATOR_LOG_EVENTS_PER_GROUP=str(LOG_EVENTS))
-    proc = subprocess.Popen([sys.executable, "-m", "radstream.emulator", "--port", str(port), "--work-dir", str(work)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(work / "emulator.log", "wb"))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while emulator_admin.health(url) is None:
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"emulator did not start; see {work / 'emulator.log'}")
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with emulator_process(tmp_path_factory.mktemp("bounded"), env={
+            "RADSTREAM_EMULATOR_KEEP_EXECUTIONS": str(KEEP_EXECUTIONS), "RADSTREAM_EMULATOR_KINESIS_SHARD_MB": "1",
+            "RADSTREAM_EMULATOR_LOG_EVENTS_PER_GROUP": str(LOG_EVENTS)}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def aws(emulator):
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name="us-east-1")
-    config = Config(retries={"max_attempts": 1})
-    return lambda service: session.client(service, endpoint_url=emulator, config=config)
+    return one_attempt_clients(emulator)
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
 import zipfile
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from radstream.tooling.stack import emulator_admin
-from radstream.tooling.stack.embedded import free_port
+from support.emulator import emulator_process, one_attempt_clients
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 HANDLERS = '''
@@ -55,33 +50,14 @@ def echo(event, context):
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    port = free_port()
-    work = tmp_path_factory.mktemp("emulator")
-    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1")
-    proc = subprocess.Popen([sys.executable, "-m", "radstream.emulator", "--port", str(port), "--work-dir", str(work),
-                             "--async-retry-delays", "0.5,1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(work / "emulator.log", "wb"))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while emulator_admin.health(url) is None:
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"emulator did not start; see {work / 'emulator.log'}")
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    # Lambda's asynchronous retries after 0.5 s and 1 s instead of minutes
+    with emulator_process(tmp_path_factory.mktemp("emulator"), "--async-retry-delays", "0.5,1") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def aws(emulator):
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name="us-east-1")
-    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=64)  # one attempt
-    return lambda service: session.client(service, endpoint_url=emulator, config=config)
+    return one_attempt_clients(emulator, max_pool_connections=64)
 
 
 @pytest.fixture(scope="module")

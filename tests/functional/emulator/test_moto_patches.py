@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -20,12 +18,11 @@ import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from radstream.tooling.stack import emulator_admin
-from radstream.tooling.stack.embedded import free_port
+from support.emulator import emulator_process as bare_emulator
+from support.emulator import one_attempt_clients
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 HANDLERS = '''
@@ -48,32 +45,14 @@ def emulator(emulator_process):
 @pytest.fixture(scope="module")
 def emulator_process(tmp_path_factory):
     """(endpoint URL, work directory) of a bare emulator process."""
-    port = free_port()
     work = tmp_path_factory.mktemp("emulator")
-    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1")
-    proc = subprocess.Popen([sys.executable, "-m", "radstream.emulator", "--port", str(port), "--work-dir", str(work)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(work / "emulator.log", "wb"))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while emulator_admin.health(url) is None:
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError(f"emulator did not start; see {work / 'emulator.log'}")
-        time.sleep(0.1)
-    yield url, work
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with bare_emulator(work) as url:
+        yield url, work
 
 
 @pytest.fixture(scope="module")
 def aws(emulator):
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name="us-east-1")
-    config = Config(retries={"max_attempts": 1}, max_pool_connections=64)
-    return lambda service: session.client(service, endpoint_url=emulator, config=config)
+    return one_attempt_clients(emulator, max_pool_connections=64)
 
 
 @pytest.fixture(scope="module")
