@@ -119,12 +119,28 @@ def test_model_server_503_is_retried(embedded_stack, faults):
     assert record["status"] == "SUCCEEDED" and terminal_record(embedded_stack, s.study_id) == "result", record
 
 
+def carried_stage_events_sent(stack, execution_arn: str) -> int:
+    """How many stage events the execution's Send(Failure)Telemetry sent for the stages before it (telemetry
+    is batched per study: the stages that succeeded carry theirs in the workflow state)."""
+    sfn = stack.client("stepfunctions")
+    deadline = time.time() + 60
+    while sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    outputs = [json.loads(details["output"]) for e in events for key, details in e.items()
+               if key.endswith("SucceededEventDetails") and '"study_status"' in details.get("output", "")]
+    assert len(outputs) == 1, outputs
+    return outputs[0]["stage_events"]
+
+
 def test_model_server_500_fails_the_study_which_redrive_runs_again_once_fixed(embedded_stack, faults, capsys):
     faults("model-server-500")
     [s] = [study("broken")]
     [record] = submit_all(embedded_stack, [s])
     assert record["status"] == "FAILED" and record["error"]["code"] == "ModelServerError", record
     assert terminal_record(embedded_stack, s.study_id) == "failure"
+    assert carried_stage_events_sent(embedded_stack, record["execution_arn"]) == 2  # validate, prepare: they succeeded
     capsys.readouterr()
     assert cli(embedded_stack, "failures", "--since", "10m", "--json") == 0
     listed = {f["study_id"]: f for f in json.loads(capsys.readouterr().out)}

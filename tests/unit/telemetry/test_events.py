@@ -68,6 +68,40 @@ def test_instrument_emits_success_and_failure_and_reraises(fake):
     assert a["memory_used_mb"] > 1 and a["processing_time_ms"] >= 0
 
 
+def test_a_carrying_stage_returns_its_event_on_success_and_sends_it_on_failure(fake):
+    """Batched per study: the event of a stage that succeeded rides in its result to SendTelemetry; a
+    failed stage has no result to carry it, so its event goes at once, as before."""
+    @telemetry.instrument("prepare_tensors", carry=True)
+    def handler(event, context):
+        if event.get("bad"):
+            raise ValueError("x")
+        return {"status": "SUCCESS"} if not event.get("plain") else 7
+
+    result = handler({"study_id": "st-1"}, None)
+    assert fake.calls == [] and result["status"] == "SUCCESS"
+    carried = result[telemetry.STAGE_EVENT_KEY]
+    assert (carried["study_id"], carried["component"], carried["event_type"]) == \
+        ("st-1", "prepare_tensors", "stage_completed")
+    with pytest.raises(ValueError):
+        handler({"study_id": "st-2", "bad": True}, None)
+    assert handler({"study_id": "st-3", "plain": True}, None) == 7  # no dict to carry it in: sent
+    assert [(r["study_id"], r["status"]) for r in sent(fake)] == [("st-2", "FAILURE"), ("st-3", "SUCCESS")]
+
+
+def test_carried_events_go_with_the_study_records_in_one_send(fake):
+    state = {"study_id": "st-6", "validation": {"status": "SUCCESS"}, "tensor": {}, "inference": {}}
+    for key, component in (("validation", "validate_metadata"), ("tensor", "prepare_tensors"),
+                           ("inference", "run_inference")):
+        state[key] = telemetry.instrument(component, carry=True)(lambda e, c: dict(state[key]))(state, None)
+    state["stored"] = {"status": "SUCCESS", telemetry.STAGE_EVENT_KEY: None}  # could not be built: skipped
+    out = telemetry.record_study_outcome({"study_id": "st-6", "s3_path": "", "status": "SUCCESS",
+                                          "processing_time_ms": 5}, telemetry.carried_stage_events(state))
+    assert out["records_sent"] == 5 and out["stage_events"] == 3 and len(fake.calls) == 1
+    assert [r.get("component") for r in sent(fake)][2:] == ["validate_metadata", "prepare_tensors",
+                                                             "run_inference"]
+    assert telemetry.carried_stage_events("not a state") == []
+
+
 def test_instrument_never_fails_the_handler_when_telemetry_breaks(caplog):
     class Broken:
         def put_records(self, **kw):

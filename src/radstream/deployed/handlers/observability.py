@@ -46,12 +46,13 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 logger = Logger(service=SERVICE)
 
 
-def observed(stage: str) -> Callable[[Callable], Callable]:
+def observed(stage: str, carry: bool = False) -> Callable[[Callable], Callable]:
     """Decorate a Lambda handler ``(event, context)``: stage metrics (EMF), JSON logs with the Lambda
-    context, and the Kinesis stage event (``telemetry.instrument``). Exceptions pass through unchanged."""
+    context, and the Kinesis stage event (``telemetry.instrument``; ``carry``: in the result, for the
+    workflow's SendTelemetry to send with the study's records). Exceptions pass through unchanged."""
 
     def decorate(handler: Callable) -> Callable:
-        instrumented = telemetry.instrument(stage)(handler)
+        instrumented = telemetry.instrument(stage, carry=carry)(handler)
 
         @functools.wraps(handler)
         def measured(event: Any, context: Any) -> Any:

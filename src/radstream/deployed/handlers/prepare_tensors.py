@@ -17,7 +17,7 @@ from radstream.deployed.handlers.observability import observed
 TENSORS_BUCKET = config.require(config.TENSORS_BUCKET)
 
 
-@observed("prepare_tensors")
+@observed("prepare_tensors", carry=True)  # its stage event rides in its result to SendTelemetry
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata.get("study_id")

@@ -16,7 +16,7 @@ MODEL_NAME = config.require(config.MODEL_NAME)
 TIMEOUT_MARGIN_S = 5.0
 
 
-@observed("run_inference")
+@observed("run_inference", carry=True)  # its stage event rides in its result to SendTelemetry
 def handler(event, context):
     tensor = load_npy(read_s3(event["preprocessed_data_ref"]))
     remaining_s = context.get_remaining_time_in_millis() / 1000

@@ -11,7 +11,7 @@ from radstream.deployed.handlers.observability import observed
 RESULTS_BUCKET = config.require(config.RESULTS_BUCKET)
 
 
-@observed("store_results")
+@observed("store_results", carry=True)  # its stage event rides in its result to SendTelemetry
 def handler(event, context):
     metadata = event.get("metadata") or {}
     study_id = event.get("study_id") or metadata["study_id"]

@@ -7,7 +7,7 @@ from radstream.deployed.intake.metadata import image_reference, validate_study
 from radstream.deployed.handlers.observability import observed
 
 
-@observed("validate_metadata")
+@observed("validate_metadata", carry=True)  # its stage event rides in its result to SendTelemetry
 def handler(event, context):
     validate_study(event)  # raises MetadataValidationError listing every problem
     return {

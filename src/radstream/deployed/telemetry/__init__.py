@@ -12,12 +12,12 @@ where Firehose delivers the records.
 
 from .events import (FIELDS, format_timestamp, parse_timestamp, performance_record, stage_event,
                      study_event)
-from .instrumentation import (build_study_outcome, get_producer, instrument, record_study_outcome,
-                             set_producer, study_id_from_event, use_producer_factory)
+from .instrumentation import (STAGE_EVENT_KEY, build_study_outcome, carried_stage_events, get_producer, instrument,
+                             record_study_outcome, set_producer, study_id_from_event, use_producer_factory)
 from .producer import SendResult, TelemetryProducer
 
 __all__ = [
     "FIELDS", "format_timestamp", "parse_timestamp", "performance_record", "stage_event", "study_event",
-    "build_study_outcome", "get_producer", "instrument", "record_study_outcome", "set_producer",
+    "STAGE_EVENT_KEY", "build_study_outcome", "carried_stage_events", "get_producer", "instrument", "record_study_outcome", "set_producer",
     "study_id_from_event", "use_producer_factory", "SendResult", "TelemetryProducer",
 ]

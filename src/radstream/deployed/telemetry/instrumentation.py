@@ -5,6 +5,12 @@ process-wide :class:`~radstream.deployed.telemetry.producer.TelemetryProducer` (
 the handlers package installs). Telemetry never fails a
 handler: emission errors are logged and reported in the return value, never raised.
 
+Batched per study: a workflow stage instrumented with ``carry=True`` does not send its stage event when
+it succeeds; it returns it in its result (``STAGE_EVENT_KEY``), the workflow keeps it in its state, and
+``record_study_outcome`` sends every carried event with the study's own records in one PutRecords (the
+failure path's SendFailureTelemetry too: it gets the whole state). A stage that fails sends its event at
+once, as every stage did before: its result, and so the event, would otherwise be lost.
+
 Environment:
   RADSTREAM_TELEMETRY          ``off`` disables emission (records are built, not sent)
 """
@@ -33,6 +39,7 @@ _lock = threading.Lock()
 _producer: TelemetryProducer | None = None
 _producer_factory: Callable[[], TelemetryProducer] | None = None
 _invoked_components: set[str] = set()
+STAGE_EVENT_KEY = "stage_event"  # where a carrying stage's result holds its stage event
 
 
 def enabled() -> bool:
@@ -111,11 +118,14 @@ def study_id_from_event(event: Any) -> str:
 
 
 
-def instrument(component: str) -> Callable[[Callable], Callable]:
+def instrument(component: str, carry: bool = False) -> Callable[[Callable], Callable]:
     """Decorate a Lambda handler ``(event, context)`` to emit one stage event per invocation.
 
     On success: ``stage_completed``/``SUCCESS``; on an exception: ``stage_failed``/``FAILURE`` with
-    ``error_code`` = the exception class name, then the exception is re-raised unchanged.
+    ``error_code`` = the exception class name, then the exception is re-raised unchanged. With
+    ``carry``, a successful invocation's event goes into its result (a dict) under ``STAGE_EVENT_KEY``
+    instead of being sent (``None`` when it could not be built: the key is always there, so the
+    workflow's paths to it never fail); ``record_study_outcome`` sends it.
     """
 
     def decorate(handler: Callable) -> Callable:
@@ -126,13 +136,17 @@ def instrument(component: str) -> Callable[[Callable], Callable]:
                 _invoked_components.add(component)
             start = time.perf_counter()
             error: BaseException | None = None
+            result: Any = None
             try:
-                return handler(event, context, *args, **kwargs)
+                result = handler(event, context, *args, **kwargs)
+                return result
             except BaseException as exc:
                 error = exc
                 raise
             finally:
                 elapsed_ms = (time.perf_counter() - start) * 1000.0
+                carried = carry and error is None and isinstance(result, dict)
+                rec = None
                 try:
                     limit = getattr(context, "memory_limit_in_mb", None)
                     rec = events.stage_event(
@@ -140,17 +154,30 @@ def instrument(component: str) -> Callable[[Callable], Callable]:
                         processing_time_ms=elapsed_ms, memory_used_mb=peak_memory_mb(),
                         memory_limit_mb=int(limit) if limit not in (None, "") else None,
                         cold_start=cold, error_code=type(error).__name__ if error is not None else None)
-                    res = _send([rec])
-                    if res.failed:
-                        log.error("telemetry: stage event for %s not delivered (%s)", component,
-                                  res.failed[0].error_code)
+                    if not carried:
+                        res = _send([rec])
+                        if res.failed:
+                            log.error("telemetry: stage event for %s not delivered (%s)", component,
+                                      res.failed[0].error_code)
                 except Exception:  # noqa: BLE001 - never fail the handler because of telemetry
                     log.exception("telemetry: building/sending the %s stage event failed", component)
+                if carried:
+                    result[STAGE_EVENT_KEY] = rec
 
         wrapper.__radstream_component__ = component  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+def carried_stage_events(state: Any) -> list[dict[str, Any]]:
+    """The stage events carried in a workflow state: the results it holds (one level down) that have
+    ``STAGE_EVENT_KEY``, oldest first."""
+    if not isinstance(state, dict):
+        return []
+    found = [value[STAGE_EVENT_KEY] for value in state.values()
+             if isinstance(value, dict) and isinstance(value.get(STAGE_EVENT_KEY), dict)]
+    return sorted(found, key=lambda rec: str(rec.get("timestamp", "")))
 
 
 def _processing_time_ms(event: dict[str, Any]) -> float | None:
@@ -182,16 +209,20 @@ def build_study_outcome(event: dict[str, Any]) -> list[dict[str, Any]]:
     return [perf, ev]
 
 
-def record_study_outcome(event: dict[str, Any]) -> dict[str, Any]:
-    """Emit the per-study performance record and study event; the send_telemetry handler's job.
+def record_study_outcome(event: dict[str, Any], stage_events: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Emit the per-study performance record and study event, with the stage events the workflow
+    carried, in one send; the send_telemetry handler's job.
 
     Input: ``{"study_id", "s3_path", "status", "processing_time_ms"}``; ``processing_time_ms`` may be
     replaced by ``execution_start_time`` (ISO-8601); optional ``error_code`` and ``stage_timings``.
+    ``stage_events``: the ones the workflow carried (``carried_stage_events`` of its state).
     Returns ``{"status": "SUCCESS"|"TELEMETRY_NOT_DELIVERED", "records_sent", "records_failed",
-    "study_id", "study_status", "error_code", "processing_time_ms", ...}``; never raises for delivery problems.
+    "study_id", "study_status", "error_code", "processing_time_ms", "stage_events", ...}``; never raises
+    for delivery problems.
     """
     records = build_study_outcome(event)
-    res = _send(records)
+    carried = list(stage_events)
+    res = _send(records + carried)
     out: dict[str, Any] = {
         "status": "SUCCESS" if res.ok else "TELEMETRY_NOT_DELIVERED",
         "records_sent": res.sent if enabled() else 0,
@@ -200,6 +231,7 @@ def record_study_outcome(event: dict[str, Any]) -> dict[str, Any]:
         "study_status": records[0]["status"],
         "error_code": records[0]["error_code"],
         "processing_time_ms": records[0]["processing_time_ms"],
+        "stage_events": len(carried),
         "telemetry_enabled": enabled(),
     }
     if res.failed:
