@@ -200,10 +200,13 @@ def _delivered_when_due(aws, endpoint, session):
     session.events.register("before-call.kinesis.GetRecords", lambda **_: reads.append(time.monotonic()))
     fwd = FirehoseForwarder(endpoint, session=session, poll_interval_s=0.05, event_driven=True).start()
     try:
-        time.sleep(0.6)  # the first pass discovers the delivery stream and reads its (empty) shards
-        started_reads = len(reads)
-        time.sleep(0.6)
-        assert len(reads) == started_reads, "nothing produced, nothing read (polling would have read ~10 times)"
+        # The first pass discovers the delivery stream and reads its (empty) shards, however long a loaded
+        # machine makes it take; then a quiet 0.6 s must follow (polling every 0.05 s never leaves one).
+        deadline, started_reads = time.monotonic() + 10, -1
+        while len(reads) != started_reads:
+            assert time.monotonic() < deadline, "nothing produced, nothing read (but reads kept coming: polling)"
+            started_reads = len(reads)
+            time.sleep(0.6)
         sent = [events.stage_event(f"st-{i}", "validate_metadata", success=True, processing_time_ms=i) for i in range(10)]
         TelemetryProducer(aws("kinesis"), stream, flush_at_exit=False).send(sent)
         put_at = time.monotonic()
