@@ -41,10 +41,9 @@ DEPLOYED = "radstream.deployed"
 README = SRC.parents[1] / "README.md"
 
 # Not named anywhere in our code, so nothing to derive them from: what Step Functions calls a Lambda
-# task that failed without an error type (moto's interpreter, vendored from LocalStack:
-# StateTaskLambda._from_error names a failed Invoke call "Exception" and any other failure
-# "States.TaskFailed").
-STEP_FUNCTIONS_CODES = {"States.TaskFailed", "Exception"}
+# task that failed without an error type ("States.TaskFailed") and an Invoke Lambda refused because the
+# function is gone (Lambda.<code>, as on AWS; the emulator names it so: install_lambda_service_error_names).
+STEP_FUNCTIONS_CODES = {"States.TaskFailed", "Lambda.ResourceNotFoundException"}
 TRIGGER_STAGE = "UploadTrigger"
 RUNTIME_CODE = re.compile(r"(?:Runtime|Sandbox)\.[A-Z][A-Za-z]+")
 

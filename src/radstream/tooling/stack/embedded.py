@@ -169,7 +169,10 @@ class EmbeddedStack:
                              f"port (RADSTREAM_EMULATOR_PORT / RADSTREAM_MODEL_PORT)")
         log = self.log_path(service)
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
+        if log.exists() and log.stat().st_size:
+            # a fresh log per start, so a reader sees this run's tracebacks only; the previous run's is kept
+            log.replace(log.with_name(log.name + ".1"))
+        with open(log, "wb") as out:
             process = subprocess.Popen(service.command, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
         self._save_state({**started, service.name: {"pid": process.pid}})
