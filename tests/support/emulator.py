@@ -64,3 +64,28 @@ def one_attempt_clients(url: str, **config: object):
                                     region_name="us-east-1")
     settings = Config(retries={"total_max_attempts": 1, "mode": "standard"}, **config)
     return lambda service: session.client(service, endpoint_url=url, config=settings)
+
+
+PROBE_ROLE = "arn:aws:iam::123456789012:role/test"
+
+
+def create_probe_functions(client, source: str, handlers: list[str], prefix: str, **settings) -> dict[str, str]:
+    """One Lambda function per handler of ``source`` (written as ``probe.py``), named ``<prefix>-<handler>-<random>``
+    with role ``test`` (created if missing) and ``settings`` (e.g. Timeout, Environment); returns their ARNs."""
+    import io
+    import json
+    import uuid
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("probe.py", source)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    iam = client("iam")
+    if not any(role["RoleName"] == "test" for role in iam.list_roles()["Roles"]):
+        iam.create_role(RoleName="test", AssumeRolePolicyDocument=json.dumps(trust))
+    return {handler: client("lambda").create_function(
+                FunctionName=f"{prefix}-{handler}-{uuid.uuid4().hex[:6]}", Runtime="python3.11", Role=PROBE_ROLE,
+                Handler=f"probe.{handler}", Code={"ZipFile": buffer.getvalue()}, **settings)["FunctionArn"]
+            for handler in handlers}

@@ -12,18 +12,16 @@ from __future__ import annotations
 import base64
 import copy
 import gc
-import io
 import json
 import time
 import uuid
-import zipfile
 from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import ClientError
 
 from radstream.tooling.stack import emulator_admin
-from support.emulator import emulator_process, one_attempt_clients
+from support.emulator import create_probe_functions, emulator_process, one_attempt_clients
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 KEEP_EXECUTIONS = 3
@@ -52,18 +50,7 @@ def aws(emulator):
 
 @pytest.fixture(scope="module")
 def functions(aws):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("probe.py", HANDLERS)
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
-    aws("iam").create_role(RoleName="test", AssumeRolePolicyDocument=json.dumps(trust))
-    arns = {}
-    for name in ("echo", "boom"):
-        arns[name] = aws("lambda").create_function(
-            FunctionName=f"bounded-{name}-{uuid.uuid4().hex[:6]}", Runtime="python3.11", Role=ROLE,
-            Handler=f"probe.{name}", Code={"ZipFile": buffer.getvalue()}, Timeout=10)["FunctionArn"]
-    return arns
+    return create_probe_functions(aws, HANDLERS, ["echo", "boom"], "bounded", Timeout=10)
 
 
 def machine(aws, functions) -> str:

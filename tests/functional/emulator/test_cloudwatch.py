@@ -8,11 +8,9 @@ Metrics reach the store within a second (batched); ``flush`` makes them visible 
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -22,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from radstream.tooling.stack import emulator_admin
-from support.emulator import running_emulator
+from support.emulator import create_probe_functions, running_emulator
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 HANDLERS = '''
@@ -64,16 +62,7 @@ def total(aws, namespace: str, name: str, dimensions: list[dict], statistic: str
 
 @pytest.fixture(scope="module")
 def function(aws) -> str:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("probe.py", HANDLERS)
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
-    aws("iam").create_role(RoleName="test", AssumeRolePolicyDocument=json.dumps(trust))
-    name = f"cw-probe-{uuid.uuid4().hex[:6]}"
-    aws("lambda").create_function(FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="probe.work",
-                                  Code={"ZipFile": buffer.getvalue()}, Timeout=10)
-    return name
+    return create_probe_functions(aws, HANDLERS, ["work"], "cw-probe", Timeout=10)["work"].rsplit(":", 1)[1]
 
 
 def invoke(aws, name: str, event: dict) -> dict:

@@ -11,18 +11,16 @@ over HTTP.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
 import uuid
-import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
 
 from radstream.tooling.stack import emulator_admin
-from support.emulator import emulator_process, one_attempt_clients
+from support.emulator import create_probe_functions, emulator_process, one_attempt_clients
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 HANDLERS = '''
@@ -69,22 +67,8 @@ def bucket(aws):
 
 @pytest.fixture(scope="module")
 def functions(aws, bucket):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("probe.py", HANDLERS)
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
-    try:
-        aws("iam").create_role(RoleName="test", AssumeRolePolicyDocument=json.dumps(trust))
-    except ClientError:
-        pass
-    arns = {}
-    for name in ("record", "slow", "boom", "echo"):
-        arns[name] = aws("lambda").create_function(
-            FunctionName=f"fid-{name}-{uuid.uuid4().hex[:6]}", Runtime="python3.11", Role=ROLE, Handler=f"probe.{name}",
-            Code={"ZipFile": buffer.getvalue()}, Timeout=10, MemorySize=256,
-            Environment={"Variables": {"RECORD_BUCKET": bucket}})["FunctionArn"]
-    return arns
+    return create_probe_functions(aws, HANDLERS, ["record", "slow", "boom", "echo"], "fid", Timeout=10, MemorySize=256,
+                                  Environment={"Variables": {"RECORD_BUCKET": bucket}})
 
 
 def keys(aws, bucket: str, prefix: str) -> list[str]:

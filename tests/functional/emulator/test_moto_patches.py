@@ -8,21 +8,19 @@ in-process, Kinesis order under concurrent writers and readers, execution lookup
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
 import time
 import urllib.request
 import uuid
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from radstream.tooling.stack import emulator_admin
 from support.emulator import emulator_process as bare_emulator
-from support.emulator import one_attempt_clients
+from support.emulator import create_probe_functions, one_attempt_clients
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 HANDLERS = '''
@@ -57,19 +55,7 @@ def aws(emulator):
 
 @pytest.fixture(scope="module")
 def functions(aws):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("probe.py", HANDLERS)
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
-    aws("iam").create_role(RoleName="test", AssumeRolePolicyDocument=json.dumps(trust))
-    arns = {}
-    for name in ("echo", "boom"):
-        fn = f"patch-{name}-{uuid.uuid4().hex[:6]}"
-        arns[name] = aws("lambda").create_function(FunctionName=fn, Runtime="python3.11", Role=ROLE,
-                                                   Handler=f"probe.{name}", Code={"ZipFile": buffer.getvalue()},
-                                                   Timeout=10)["FunctionArn"]
-    return arns
+    return create_probe_functions(aws, HANDLERS, ["echo", "boom"], "patch", Timeout=10)
 
 
 def state_machine(aws, definition: dict) -> str:
